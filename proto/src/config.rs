@@ -1,0 +1,139 @@
+//! The worker configuration: the master serialises it into one environment variable, the
+//! harness reads it back. Versioned so a harness from another protocrash is refused clearly.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Environment variable holding a JSON [`WorkerConfig`]; its presence puts a harness in
+/// worker (fork server) mode.
+pub const WORKER_ENV: &str = "PROTOCRASH_WORKER";
+/// Environment variable holding a JSON [`ReplayConfig`] for `harness FILE…` replays.
+pub const REPLAY_ENV: &str = "PROTOCRASH_REPLAY";
+
+/// Everything a worker needs to fuzz, chosen by the master.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    /// Must equal [`crate::PROTOCOL_VERSION`].
+    pub version: u32,
+    /// Target name, for messages.
+    pub target: String,
+    /// This worker's directory in the sync dir (`<sync>/<node>-<i>`).
+    pub worker_dir: PathBuf,
+    /// The sync dir itself (other workers' queues are imported from its subdirectories).
+    pub sync_dir: PathBuf,
+    /// Read-only seed directories (`fuzz/corpus/<target>`, `--corpus`).
+    pub seed_dirs: Vec<PathBuf>,
+    /// Where crash reproducers are copied for cargo-fuzz users (`fuzz/artifacts/<target>`).
+    pub artifact_dir: PathBuf,
+    /// Seed of this worker's random number generator.
+    pub seed: u64,
+    /// Per-execution timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// Resident memory limit of the fuzzing child, in MiB (0 = none).
+    pub rss_limit_mb: u64,
+    /// Largest input the mutator produces.
+    pub max_len: usize,
+    /// Total executions this worker may run (u64::MAX = no bound).
+    pub max_execs: u64,
+}
+
+impl WorkerConfig {
+    /// Encodes for the environment.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("WorkerConfig always serialises")
+    }
+
+    /// Decodes, refusing another protocol version with a message that says what to do.
+    pub fn decode(text: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("malformed {WORKER_ENV}: {e}"))?;
+        check_version(&value)?;
+        serde_json::from_value(value).map_err(|e| format!("malformed {WORKER_ENV}: {e}"))
+    }
+}
+
+/// Options for replaying files outside the fuzzer (`cargo protocrash repro`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayConfig {
+    /// Must equal [`crate::PROTOCOL_VERSION`].
+    pub version: u32,
+    /// Per-input timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// Resident memory limit in MiB (0 = none).
+    pub rss_limit_mb: u64,
+    /// Print per-input outcomes as JSON lines instead of text.
+    pub json: bool,
+}
+
+impl ReplayConfig {
+    /// Encodes for the environment.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("ReplayConfig always serialises")
+    }
+
+    /// Decodes, refusing another protocol version.
+    pub fn decode(text: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("malformed {REPLAY_ENV}: {e}"))?;
+        check_version(&value)?;
+        serde_json::from_value(value).map_err(|e| format!("malformed {REPLAY_ENV}: {e}"))
+    }
+}
+
+fn check_version(value: &serde_json::Value) -> Result<(), String> {
+    match value.get("version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(crate::PROTOCOL_VERSION) => Ok(()),
+        Some(v) => Err(format!(
+            "this harness speaks protocrash protocol {}, the caller speaks {v}: rebuild the harness \
+             with the installed cargo-protocrash (`cargo protocrash build`)",
+            crate::PROTOCOL_VERSION
+        )),
+        None => Err("configuration has no protocol version".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> WorkerConfig {
+        WorkerConfig {
+            version: crate::PROTOCOL_VERSION,
+            target: "parse".into(),
+            worker_dir: "/s/host-0".into(),
+            sync_dir: "/s".into(),
+            seed_dirs: vec!["/c".into()],
+            artifact_dir: "/a".into(),
+            seed: 7,
+            timeout_ms: 1000,
+            rss_limit_mb: 2048,
+            max_len: 65536,
+            max_execs: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn worker_config_round_trips() {
+        let c = sample();
+        assert_eq!(WorkerConfig::decode(&c.encode()).unwrap(), c);
+    }
+
+    #[test]
+    fn other_version_is_refused_with_advice() {
+        let mut c = sample();
+        c.version = 99;
+        let err = WorkerConfig::decode(&c.encode()).unwrap_err();
+        assert!(err.contains("rebuild the harness"), "{err}");
+    }
+
+    #[test]
+    fn replay_config_round_trips() {
+        let c = ReplayConfig {
+            version: crate::PROTOCOL_VERSION,
+            timeout_ms: 5,
+            rss_limit_mb: 0,
+            json: true,
+        };
+        assert_eq!(ReplayConfig::decode(&c.encode()).unwrap(), c);
+    }
+}

@@ -1,0 +1,205 @@
+//! The in-memory corpus and its scheduler. Each entry keeps the edges it covers; every so
+//! often weights are recomputed so that inputs holding rare edges, inputs that are the
+//! smallest holder of some edge ("favoured", as in AFL), small inputs and fresh inputs are
+//! picked more, and inputs fuzzed long without a find fade.
+
+use crate::rng::Rng;
+
+/// One corpus entry.
+pub struct Entry {
+    /// The input.
+    pub data: Vec<u8>,
+    /// Edge indices it covers.
+    pub edges: Box<[u32]>,
+    /// Times it was picked for mutation.
+    pub fuzzed: u64,
+    /// New corpus entries its mutants produced.
+    pub finds: u64,
+    favored: bool,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The corpus.
+pub struct Corpus {
+    entries: Vec<Entry>,
+    /// Running sum of weights, for picking by binary search.
+    cumulative: Vec<f64>,
+    /// Per edge: the smallest entry covering it.
+    best: Vec<u32>,
+    dirty: bool,
+}
+
+impl Corpus {
+    /// An empty corpus for a map of `map_len` edges.
+    pub fn new(map_len: usize) -> Self {
+        Corpus {
+            entries: Vec::new(),
+            cumulative: Vec::new(),
+            best: vec![NONE; map_len],
+            dirty: false,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entry `i`.
+    pub fn get(&self, i: usize) -> &Entry {
+        &self.entries[i]
+    }
+
+    /// Entry `i`, mutably (counters).
+    pub fn get_mut(&mut self, i: usize) -> &mut Entry {
+        &mut self.entries[i]
+    }
+
+    /// Largest input held.
+    pub fn max_input_len(&self) -> usize {
+        self.entries.iter().map(|e| e.data.len()).max().unwrap_or(0)
+    }
+
+    /// Adds an input with the edges it covers; it starts with a fresh-entry weight until the
+    /// next [`Corpus::refresh`].
+    pub fn add(&mut self, data: Vec<u8>, edges: Box<[u32]>) -> usize {
+        let id = self.entries.len() as u32;
+        for &e in edges.iter() {
+            let slot = &mut self.best[e as usize];
+            if *slot == NONE || self.entries[*slot as usize].data.len() > data.len() {
+                *slot = id;
+            }
+        }
+        self.entries.push(Entry {
+            data,
+            edges,
+            fuzzed: 0,
+            finds: 0,
+            favored: true,
+        });
+        let prev = self.cumulative.last().copied().unwrap_or(0.0);
+        let fresh = self.mean_weight().max(1.0) * 2.0;
+        self.cumulative.push(prev + fresh);
+        self.dirty = true;
+        id as usize
+    }
+
+    fn mean_weight(&self) -> f64 {
+        match self.cumulative.last() {
+            Some(total) if !self.cumulative.is_empty() => total / self.cumulative.len() as f64,
+            _ => 1.0,
+        }
+    }
+
+    /// Picks an entry to mutate, by weight.
+    #[inline]
+    pub fn pick(&self, rng: &mut Rng) -> usize {
+        let total = *self
+            .cumulative
+            .last()
+            .expect("corpus is never empty while fuzzing");
+        let x = rng.unit() * total;
+        self.cumulative
+            .partition_point(|&c| c <= x)
+            .min(self.entries.len() - 1)
+    }
+
+    /// Whether entries were added since the last refresh.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Recomputes favoured entries and weights.
+    pub fn refresh(&mut self) {
+        let mut freq = vec![0u32; self.best.len()];
+        for e in &self.entries {
+            for &i in e.edges.iter() {
+                freq[i as usize] += 1;
+            }
+        }
+        for e in &mut self.entries {
+            e.favored = false;
+        }
+        for &b in &self.best {
+            if b != NONE {
+                self.entries[b as usize].favored = true;
+            }
+        }
+        let mut total = 0.0;
+        self.cumulative.clear();
+        for e in &self.entries {
+            total += weight(e, &freq);
+            self.cumulative.push(total);
+        }
+        self.dirty = false;
+    }
+}
+
+fn weight(e: &Entry, freq: &[u32]) -> f64 {
+    let rarity: f64 = e
+        .edges
+        .iter()
+        .map(|&i| 1.0 / f64::from(freq[i as usize].max(1)))
+        .sum();
+    let favored = if e.favored { 1.0 } else { 0.2 };
+    let size = 1.0 / (1.0 + e.data.len() as f64 / 512.0);
+    let fresh = if e.fuzzed == 0 { 4.0 } else { 1.0 };
+    let yield_ = (1.0 + e.finds as f64) / (1.0 + e.fuzzed as f64 / 8192.0);
+    (favored * (1.0 + rarity) * size * fresh * yield_).max(1e-6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rare_edge_holders_are_picked_more_than_redundant_ones() {
+        let mut c = Corpus::new(100);
+        // Ten entries share edges 0..10; one entry alone holds edges 50..60.
+        for k in 0..10u8 {
+            c.add(vec![k; 8], (0..10).collect());
+        }
+        let rare = c.add(vec![0xaa; 8], (50..60).collect());
+        for i in 0..c.len() {
+            c.get_mut(i).fuzzed = 100;
+        }
+        c.refresh();
+        let mut rng = Rng::new(9);
+        let mut hits = vec![0usize; c.len()];
+        for _ in 0..20_000 {
+            hits[c.pick(&mut rng)] += 1;
+        }
+        let others_max = hits[..10].iter().copied().max().unwrap();
+        assert!(
+            hits[rare] > 3 * others_max,
+            "rare {} vs others max {others_max}",
+            hits[rare]
+        );
+    }
+
+    #[test]
+    fn smallest_holder_of_an_edge_is_favored() {
+        let mut c = Corpus::new(10);
+        let big = c.add(vec![0; 100], vec![1, 2].into());
+        let small = c.add(vec![0; 3], vec![1, 2].into());
+        c.refresh();
+        assert!(c.get(small).favored);
+        assert!(!c.get(big).favored);
+    }
+
+    #[test]
+    fn pick_stays_in_range() {
+        let mut c = Corpus::new(4);
+        c.add(vec![], Box::new([]));
+        let mut rng = Rng::new(1);
+        for _ in 0..1000 {
+            assert_eq!(c.pick(&mut rng), 0);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The harness's `main`: a worker when started by `cargo protocrash run` (configuration in
+//! the environment), a replayer when given files, and the runtime's own messages.
+
+use crate::{Corpus, TargetFn};
+use protocrash_proto::config::{ReplayConfig, WorkerConfig, REPLAY_ENV, WORKER_ENV};
+use protocrash_proto::EXIT_SETUP_ERROR;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+static LOG_FD: AtomicI32 = AtomicI32::new(2);
+
+/// Routes the runtime's messages to `fd` (a fuzzing child's saved stderr).
+pub fn set_log_fd(fd: OwnedFd) {
+    LOG_FD.store(fd.as_raw_fd(), Ordering::Relaxed);
+    std::mem::forget(fd); // Lives as long as the process.
+}
+
+fn log(prefix: &str, msg: &str) {
+    let line = format!("protocrash: {prefix}{msg}\n");
+    let fd = LOG_FD.load(Ordering::Relaxed);
+    // SAFETY: `fd` is stderr or a descriptor handed to `set_log_fd` and never closed; the
+    // buffer is valid for `line.len()` bytes. A short or failed write only loses a message.
+    unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
+}
+
+/// A warning: something was skipped, nothing was lost.
+pub fn warn(msg: &str) {
+    log("warning: ", msg);
+}
+
+/// An error that stops the worker.
+pub fn error(msg: &str) {
+    log("error: ", msg);
+}
+
+const USAGE: &str = "\
+This is a protocrash fuzz harness.
+  fuzz it:        cargo protocrash run <target>
+  replay inputs:  <harness> FILE...   (or: cargo protocrash repro <target> FILE...)";
+
+/// The harness entry point, called by the `main` that `fuzz_target!` generates.
+pub fn main(init: fn(), target: TargetFn) -> i32 {
+    if let Some(text) = std::env::var_os(WORKER_ENV) {
+        return match WorkerConfig::decode(&text.to_string_lossy()) {
+            Ok(cfg) => crate::forkserver::serve(cfg, init, target),
+            Err(e) => {
+                error(&e);
+                EXIT_SETUP_ERROR
+            }
+        };
+    }
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if args.is_empty() {
+        eprintln!("{USAGE}");
+        return 2;
+    }
+    if let Some(flag) = args.iter().find(|a| a.to_string_lossy().starts_with('-')) {
+        if matches!(flag.to_str(), Some("-h" | "--help")) {
+            println!("{USAGE}");
+            return 0;
+        }
+        eprintln!(
+            "protocrash: unknown option {}: this harness takes only input files\n{USAGE}",
+            flag.display()
+        );
+        return 2;
+    }
+    let cfg = match std::env::var(REPLAY_ENV) {
+        Ok(text) => match ReplayConfig::decode(&text) {
+            Ok(c) => c,
+            Err(e) => {
+                error(&e);
+                return 2;
+            }
+        },
+        Err(_) => ReplayConfig {
+            version: protocrash_proto::PROTOCOL_VERSION,
+            timeout_ms: 1000,
+            rss_limit_mb: 2048,
+            json: false,
+        },
+    };
+    crate::replay::replay(&args, &cfg, init, target)
+}
+
+/// The libFuzzer entry point: runs the target once in this process.
+///
+/// # Safety
+/// `data` must point to `size` readable bytes (any pointer when `size` is 0).
+pub unsafe fn test_one_input(data: *const u8, size: usize, target: TargetFn) -> i32 {
+    let bytes = if size == 0 {
+        &[][..]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(data, size) }
+    };
+    match target(bytes) {
+        Corpus::Keep => 0,
+        Corpus::Reject => -1,
+    }
+}

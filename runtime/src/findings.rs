@@ -1,0 +1,244 @@
+//! The fork server's record of findings: builds a report from what a dead child left in the
+//! shared record, deduplicates it by signature, saves the reproducer (sync dir and
+//! `fuzz/artifacts/<target>/`) with a human-readable `.txt`, and keeps `findings.json`.
+
+use crate::shared::RawReport;
+use crate::symbols::{self, Frame};
+use crate::util::{now_ms, write_atomic};
+use protocrash_proto::finding::{Finding, FindingIndex, FindingKind, FINDINGS_VERSION};
+use protocrash_proto::naming::signature_id;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A finding as the fork server understands it, before deduplication.
+pub struct Report {
+    /// Kind.
+    pub kind: FindingKind,
+    /// Signal number, or 0.
+    pub signal: i32,
+    /// Panic message or description.
+    pub message: String,
+    /// Panic location or top user frame.
+    pub location: String,
+    /// Symbolised frames, user view.
+    pub frames: Vec<Frame>,
+    /// Deduplication key.
+    pub signature: String,
+}
+
+impl Report {
+    /// Builds a report from the child's raw record; `fallback` is what the fork server saw
+    /// (the signal that killed the child, or the kind it killed it for).
+    pub fn from_raw(
+        raw: RawReport,
+        fallback_kind: FindingKind,
+        fallback_signal: i32,
+        fallback_message: String,
+    ) -> Report {
+        let all = symbols::symbolize(&raw.ips);
+        let frames = symbols::user_view(&all);
+        let kind = raw.kind.unwrap_or(fallback_kind);
+        let signal = if raw.kind.is_some() {
+            raw.signal
+        } else {
+            fallback_signal
+        };
+        let message = if raw.message.is_empty() {
+            fallback_message
+        } else {
+            raw.message
+        };
+        let location = if !raw.location.is_empty() {
+            raw.location
+        } else {
+            frames
+                .iter()
+                .find(|f| f.user)
+                .and_then(|f| f.place.clone())
+                .unwrap_or_default()
+        };
+        let signature = symbols::signature(kind, signal, &location, &frames);
+        Report {
+            kind,
+            signal,
+            message,
+            location,
+            frames,
+            signature,
+        }
+    }
+
+    /// The multi-line text written beside a reproducer and printed by replays.
+    pub fn render(&self) -> String {
+        let mut s = format!("kind: {}\n", self.kind.describe());
+        if self.signal != 0 {
+            s += &format!("signal: {}\n", self.signal);
+        }
+        s += &format!("message: {}\n", self.message);
+        if !self.location.is_empty() {
+            s += &format!("location: {}\n", self.location);
+        }
+        s += &format!(
+            "signature: {}\nbacktrace (user frames first):\n",
+            self.signature
+        );
+        for (i, f) in self.frames.iter().enumerate() {
+            s += &format!("  #{i} {f}\n");
+        }
+        s
+    }
+}
+
+/// The findings of one worker.
+pub struct FindingStore {
+    worker_dir: PathBuf,
+    artifact_dir: PathBuf,
+    index: FindingIndex,
+    by_signature: HashMap<String, usize>,
+    /// Signatures of raw frame lists already symbolised: a bug hit a thousand times is
+    /// symbolised once.
+    by_frames: HashMap<(Option<FindingKind>, i32, Vec<usize>), String>,
+    /// Unix ms of the last write of findings.json; repeat hits rewrite it at most once a second.
+    saved_ms: u64,
+}
+
+impl FindingStore {
+    /// Opens the store, carrying on with the findings of earlier runs.
+    pub fn open(worker_dir: &Path, artifact_dir: &Path) -> FindingStore {
+        let index = std::fs::read_to_string(worker_dir.join("findings.json"))
+            .ok()
+            .and_then(|t| match FindingIndex::decode(&t) {
+                Ok(idx) => Some(idx),
+                Err(e) => {
+                    crate::entry::warn(&format!(
+                        "ignoring findings.json ({e}); findings start afresh, the files stay"
+                    ));
+                    None
+                }
+            })
+            .unwrap_or(FindingIndex {
+                version: FINDINGS_VERSION,
+                findings: Vec::new(),
+            });
+        let by_signature = index
+            .findings
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.signature.clone(), i))
+            .collect();
+        FindingStore {
+            worker_dir: worker_dir.to_path_buf(),
+            artifact_dir: artifact_dir.to_path_buf(),
+            index,
+            by_signature,
+            by_frames: HashMap::new(),
+            saved_ms: 0,
+        }
+    }
+
+    /// Records a hit from what a dead child left, symbolising only signatures not seen
+    /// before. Returns true when the finding is new.
+    pub fn record_raw(
+        &mut self,
+        raw: RawReport,
+        kind: FindingKind,
+        signal: i32,
+        message: String,
+        input: &[u8],
+    ) -> bool {
+        // A panic's location is its signature: no symbolisation needed to recognise it.
+        let known = if raw.kind == Some(FindingKind::Panic) && !raw.location.is_empty() {
+            Some(format!("panic|{}", raw.location))
+        } else {
+            self.by_frames
+                .get(&(raw.kind, raw.signal, raw.ips.clone()))
+                .cloned()
+        };
+        if let Some(sig) = known.filter(|s| self.by_signature.contains_key(s)) {
+            self.bump(&sig);
+            return false;
+        }
+        let key = (raw.kind, raw.signal, raw.ips.clone());
+        let report = Report::from_raw(raw, kind, signal, message);
+        self.by_frames.insert(key, report.signature.clone());
+        self.record(&report, input)
+    }
+
+    fn bump(&mut self, signature: &str) {
+        let now = now_ms();
+        let f = &mut self.index.findings[self.by_signature[signature]];
+        f.count += 1;
+        f.last_seen_ms = now;
+        if now >= self.saved_ms + 1000 {
+            self.save_index();
+        }
+    }
+
+    /// Writes pending counts (at the end of a run).
+    pub fn flush(&mut self) {
+        self.save_index();
+    }
+
+    /// Records one hit; returns true when the signature is new (and its files were written).
+    pub fn record(&mut self, report: &Report, input: &[u8]) -> bool {
+        let now = now_ms();
+        if self.by_signature.contains_key(&report.signature) {
+            self.bump(&report.signature);
+            return false;
+        }
+        let id = signature_id(&report.signature);
+        let name = Finding::file_name(report.kind, &id);
+        let folder = self.worker_dir.join(report.kind.folder());
+        let rel = format!("{}/{name}", report.kind.folder());
+        if let Err(e) = std::fs::create_dir_all(&folder)
+            .and_then(|_| write_atomic(&folder, &name, input))
+            .and_then(|_| write_atomic(&folder, &format!("{name}.txt"), report.render().as_bytes()))
+        {
+            crate::entry::warn(&format!(
+                "could not save {} in {}: {e}",
+                report.kind.describe(),
+                folder.display()
+            ));
+        }
+        let artifact = self.artifact_dir.join(&name);
+        if let Err(e) = std::fs::create_dir_all(&self.artifact_dir)
+            .and_then(|_| write_atomic(&self.artifact_dir, &name, input))
+        {
+            crate::entry::warn(&format!(
+                "could not copy the reproducer to {}: {e}; it is kept in {}",
+                self.artifact_dir.display(),
+                folder.join(&name).display()
+            ));
+        }
+        self.by_signature
+            .insert(report.signature.clone(), self.index.findings.len());
+        self.index.findings.push(Finding {
+            signature: report.signature.clone(),
+            id,
+            kind: report.kind,
+            signal: report.signal,
+            message: report.message.clone(),
+            location: report.location.clone(),
+            frames: report.frames.iter().map(|f| f.to_string()).collect(),
+            count: 1,
+            first_seen_ms: now,
+            last_seen_ms: now,
+            file: rel,
+            artifact: artifact.display().to_string(),
+            size: input.len() as u64,
+        });
+        self.save_index();
+        true
+    }
+
+    fn save_index(&mut self) {
+        self.saved_ms = now_ms();
+        if let Err(e) = write_atomic(
+            &self.worker_dir,
+            "findings.json",
+            self.index.encode().as_bytes(),
+        ) {
+            crate::entry::warn(&format!("could not update findings.json: {e}"));
+        }
+    }
+}

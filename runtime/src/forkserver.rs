@@ -1,0 +1,319 @@
+//! The worker: a fork server. It sets up the worker's files, runs the harness's `init` once,
+//! then forks a fuzzing child and watches it — a hang (an execution that does not finish
+//! within the timeout) or a child over the memory limit is captured and killed, a crash is
+//! read from the shared record — records the finding and forks a fresh child.
+
+use crate::findings::FindingStore;
+use crate::fuzzer::{Fuzzer, Shared};
+use crate::process::{self, Child, Exit, Forked, CHILD_CAPTURED, CHILD_DONE};
+use crate::sancov::CounterMap;
+use crate::shared::{ExecRecord, SharedRegion};
+use crate::signals::{self, CAPTURE_SIGNAL};
+use crate::statsfile::{CoverageFile, StatsFile};
+use crate::util::now_ms;
+use crate::TargetFn;
+use protocrash_proto::config::WorkerConfig;
+use protocrash_proto::finding::FindingKind;
+use protocrash_proto::naming::{content_id, TEMP_PREFIX};
+use protocrash_proto::stats::{StatField, WorkerState};
+use protocrash_proto::EXIT_SETUP_ERROR;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The limits a watched child runs under.
+pub struct Limits {
+    /// Longest one execution may take.
+    pub timeout: Duration,
+    /// Resident memory limit in bytes (0 = none).
+    pub rss_bytes: u64,
+}
+
+/// How a watched child ended.
+#[derive(Debug)]
+pub enum ChildEnd {
+    /// It stopped because it was asked to.
+    Done,
+    /// It could not set itself up (message already logged).
+    SetupError,
+    /// A finding: the kind and signal the fork server saw, and a fallback message.
+    Finding(FindingKind, i32, String),
+}
+
+/// Watches `child` until it ends. `progress` is odd while the target runs; `tick` runs on
+/// every poll (heartbeat).
+pub fn watch(
+    child: &Child,
+    progress: &AtomicU64,
+    record: &ExecRecord,
+    limits: &Limits,
+    mut tick: impl FnMut(),
+) -> std::io::Result<ChildEnd> {
+    let period = (limits.timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
+    let mut last = progress.load(Ordering::Relaxed);
+    let mut since = Instant::now();
+    loop {
+        if let Some(exit) = child.wait_timeout(period)? {
+            return Ok(classify(exit, record));
+        }
+        tick();
+        let now_progress = progress.load(Ordering::Relaxed);
+        let now = Instant::now();
+        if now_progress != last || now_progress.is_multiple_of(2) {
+            last = now_progress;
+            since = now;
+        } else if now - since >= limits.timeout {
+            let ms = limits.timeout.as_millis();
+            return capture_and_kill(
+                child,
+                record,
+                FindingKind::Hang,
+                format!("an execution ran longer than the {ms} ms timeout"),
+            );
+        }
+        if limits.rss_bytes > 0 {
+            if let Some(rss) = child.rss_bytes().filter(|&r| r > limits.rss_bytes) {
+                let msg = format!(
+                    "resident memory {} MiB over the {} MiB limit",
+                    rss >> 20,
+                    limits.rss_bytes >> 20
+                );
+                return capture_and_kill(child, record, FindingKind::Oom, msg);
+            }
+        }
+    }
+}
+
+fn classify(exit: Exit, record: &ExecRecord) -> ChildEnd {
+    match exit {
+        Exit::Code(CHILD_DONE) => ChildEnd::Done,
+        Exit::Code(EXIT_SETUP_ERROR) => ChildEnd::SetupError,
+        Exit::Code(CHILD_CAPTURED) => ChildEnd::Finding(
+            record.requested().unwrap_or(FindingKind::Hang),
+            0,
+            "killed by the fork server".into(),
+        ),
+        Exit::Code(code) => ChildEnd::Finding(
+            FindingKind::Signal,
+            0,
+            format!("the target called exit({code})"),
+        ),
+        Exit::Signal(sig) => {
+            ChildEnd::Finding(FindingKind::Signal, sig, format!("killed by signal {sig}"))
+        }
+    }
+}
+
+/// Asks the child to record where it is (SIGUSR2), then makes sure it is dead.
+fn capture_and_kill(
+    child: &Child,
+    record: &ExecRecord,
+    kind: FindingKind,
+    message: String,
+) -> std::io::Result<ChildEnd> {
+    record.request(kind);
+    child.signal(CAPTURE_SIGNAL);
+    if child.wait_timeout(Duration::from_secs(1))?.is_none() {
+        child.signal(libc::SIGKILL);
+        child.wait()?;
+    }
+    Ok(ChildEnd::Finding(kind, 0, message))
+}
+
+/// The worker's files and shared memory.
+struct Workspace {
+    stats: StatsFile,
+    coverage: CoverageFile,
+    region: SharedRegion,
+    findings: FindingStore,
+}
+
+impl Workspace {
+    fn open(cfg: &WorkerConfig) -> Result<Workspace, String> {
+        let dir = &cfg.worker_dir;
+        let queue = dir.join("queue");
+        std::fs::create_dir_all(&queue)
+            .map_err(|e| format!("cannot create {}: {e}", queue.display()))?;
+        clean_temp_files(&queue);
+        let counters = CounterMap::registered();
+        if counters.len() == 0 {
+            return Err("this harness has no coverage instrumentation; build it with `cargo protocrash build`".into());
+        }
+        let stats_path = dir.join("stats");
+        let stats = StatsFile::open(&stats_path)
+            .map_err(|e| format!("cannot map {}: {e}", stats_path.display()))?;
+        let cov_path = dir.join("coverage");
+        let coverage = CoverageFile::open(&cov_path, counters.len(), build_id(counters.len()))
+            .map_err(|e| format!("cannot map {}: {e}", cov_path.display()))?;
+        let region =
+            SharedRegion::new(cfg.max_len).map_err(|e| format!("cannot map shared memory: {e}"))?;
+        let findings = FindingStore::open(dir, &cfg.artifact_dir);
+        // A child that died mid-execution in an earlier run left an odd sequence.
+        let seq = stats.get(StatField::ExecSeq);
+        stats.set(StatField::ExecSeq, seq.div_ceil(2) * 2);
+        stats.set(StatField::PriorExecs, seq.div_ceil(2));
+        stats.set(StatField::MaxExecs, cfg.max_execs);
+        stats.set(StatField::Stop, 0);
+        stats.set(StatField::State, WorkerState::Starting as u64);
+        stats.set(StatField::MapSize, counters.len() as u64);
+        stats.set(StatField::Edges, coverage.count_edges());
+        stats.set(StatField::StartMs, now_ms());
+        stats.set(StatField::HeartbeatMs, now_ms());
+        stats.set(StatField::Pid, u64::from(std::process::id()));
+        Ok(Workspace {
+            stats,
+            coverage,
+            region,
+            findings,
+        })
+    }
+}
+
+/// Identity of this harness build: a stale coverage map from another build must not count.
+fn build_id(map_len: usize) -> u64 {
+    let meta = std::fs::metadata("/proc/self/exe").ok();
+    let mtime = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let size = meta.map(|m| m.len()).unwrap_or(0);
+    let nanos = mtime.map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in [map_len as u64, size, nanos] {
+        for b in v.to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Removes temporary files a dead writer left behind.
+fn clean_temp_files(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Runs a worker to the end; returns the process exit code.
+pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
+    // A worker never outlives its master (even one killed with SIGKILL).
+    process::die_with_parent();
+    let mut ws = match Workspace::open(&cfg) {
+        Ok(ws) => ws,
+        Err(e) => {
+            crate::entry::error(&e);
+            return EXIT_SETUP_ERROR;
+        }
+    };
+    init();
+    let limits = Limits {
+        timeout: Duration::from_millis(cfg.timeout_ms.max(1)),
+        rss_bytes: cfg.rss_limit_mb << 20,
+    };
+    let mut known_bad: HashSet<String> = HashSet::new();
+    let mut generation = 0u64;
+    let mut fruitless = 0;
+    let seq = ws.stats.field(StatField::ExecSeq);
+    loop {
+        let started_at = seq.load(Ordering::Relaxed);
+        if ws.stats.get(StatField::Stop) != 0
+            || started_at / 2
+                >= ws
+                    .stats
+                    .get(StatField::PriorExecs)
+                    .saturating_add(cfg.max_execs)
+        {
+            break;
+        }
+        ws.region.record().reset();
+        let _ = std::io::Write::flush(&mut std::io::stderr());
+        let child = match process::fork() {
+            Ok(Forked::Child) => child_main(&cfg, target, &ws, &known_bad, generation),
+            Ok(Forked::Parent(child)) => child,
+            Err(e) => {
+                crate::entry::error(&format!("fork failed: {e}"));
+                return EXIT_SETUP_ERROR;
+            }
+        };
+        ws.stats.add(StatField::Children, 1);
+        let heartbeat = || ws.stats.set(StatField::HeartbeatMs, now_ms());
+        let end = match watch(&child, seq, ws.region.record(), &limits, heartbeat) {
+            Ok(end) => end,
+            Err(e) => {
+                crate::entry::error(&format!("lost track of the fuzzing child: {e}"));
+                child.signal(libc::SIGKILL);
+                return EXIT_SETUP_ERROR;
+            }
+        };
+        let ended_at = seq.load(Ordering::Relaxed);
+        // The child may have died mid-execution: round the sequence up (that run counts).
+        seq.store(ended_at.div_ceil(2) * 2, Ordering::Relaxed);
+        match end {
+            ChildEnd::Done => break,
+            ChildEnd::SetupError => return EXIT_SETUP_ERROR,
+            ChildEnd::Finding(kind, signal, message) => {
+                let input = ws.region.input();
+                let raw = ws.region.record().read();
+                known_bad.insert(content_id(&input));
+                let (all, unique) = match raw.kind.unwrap_or(kind) {
+                    FindingKind::Hang => (StatField::Hangs, StatField::UniqueHangs),
+                    FindingKind::Oom => (StatField::Ooms, StatField::UniqueOoms),
+                    _ => (StatField::Crashes, StatField::UniqueCrashes),
+                };
+                ws.stats.add(all, 1);
+                if ws.findings.record_raw(raw, kind, signal, message, &input) {
+                    ws.stats.add(unique, 1);
+                }
+            }
+        }
+        // A child that keeps dying before it runs anything is broken, not finding bugs.
+        fruitless = if ended_at == started_at {
+            fruitless + 1
+        } else {
+            0
+        };
+        if fruitless >= 3 {
+            crate::entry::error(
+                "the fuzzing child died three times before running the target; giving up",
+            );
+            return EXIT_SETUP_ERROR;
+        }
+        generation += 1;
+    }
+    ws.findings.flush();
+    ws.stats.set(StatField::State, WorkerState::Done as u64);
+    0
+}
+
+fn child_main(
+    cfg: &WorkerConfig,
+    target: TargetFn,
+    ws: &Workspace,
+    known_bad: &HashSet<String>,
+    generation: u64,
+) -> ! {
+    process::die_with_parent();
+    match process::silence_output() {
+        Ok(fd) => crate::entry::set_log_fd(fd),
+        Err(e) => crate::entry::warn(&format!("cannot silence the target's output: {e}")),
+    }
+    if let Err(e) = signals::install(ws.region.record()) {
+        crate::entry::error(&format!("cannot install signal handlers: {e}"));
+        process::exit_now(EXIT_SETUP_ERROR);
+    }
+    if cfg.rss_limit_mb > 0 {
+        crate::alloc::set_limit((cfg.rss_limit_mb << 20) as usize);
+    }
+    let shared = Shared {
+        region: &ws.region,
+        stats: &ws.stats,
+        coverage: &ws.coverage,
+        known_bad,
+    };
+    Fuzzer::new(cfg, target, shared, generation).run();
+    process::exit_now(CHILD_DONE)
+}

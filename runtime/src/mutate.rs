@@ -1,0 +1,248 @@
+//! Havoc mutation: a short random stack of byte-level edits — bit and byte flips,
+//! interesting 8/16/32/64-bit values in both byte orders, arithmetic, random bytes, block
+//! insert/delete/duplicate/overwrite, and splicing with another corpus entry. Works in place
+//! on a buffer whose capacity is reserved up front, so it does not allocate per execution.
+
+use crate::rng::Rng;
+
+const INTERESTING_8: [u8; 9] = [0x80, 0xff, 0, 1, 16, 32, 64, 100, 127];
+const INTERESTING_16: [u16; 10] = [0x8000, 0xff7f, 128, 255, 256, 512, 1000, 1024, 4096, 0x7fff];
+const INTERESTING_32: [u32; 8] = [
+    0x8000_0000,
+    0xfa00_00fa,
+    0xffff_7fff,
+    0x8000,
+    0xffff,
+    0x1_0000,
+    0x05ff_ff05,
+    0x7fff_ffff,
+];
+const INTERESTING_64: [u64; 4] = [
+    0x8000_0000_0000_0000,
+    0x7fff_ffff_ffff_ffff,
+    u64::MAX,
+    0x1_0000_0000,
+];
+
+/// Number of distinct edit kinds.
+const OPS: usize = 16;
+
+/// Applies 1, 2, 4 or 8 random edits to `buf`, never growing it past `max_len`. `other` is
+/// another corpus entry for splicing (may be empty).
+pub fn havoc(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
+    let stack = 1 << rng.below(4);
+    for _ in 0..stack {
+        edit(buf, rng, max_len, other);
+    }
+    debug_assert!(buf.len() <= max_len.max(buf.len().min(max_len)));
+}
+
+fn edit(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
+    if buf.is_empty() {
+        insert_bytes(buf, rng, max_len, other);
+        return;
+    }
+    let len = buf.len();
+    match rng.below(OPS) {
+        0 => {
+            let i = rng.below(len * 8);
+            buf[i / 8] ^= 1 << (i % 8);
+        }
+        1 => {
+            let i = rng.below(len);
+            buf[i] = pick(rng, &INTERESTING_8);
+        }
+        2 => {
+            let v = u64::from(pick(rng, &INTERESTING_16));
+            put_word(buf, rng, 2, v)
+        }
+        3 => {
+            let v = u64::from(pick(rng, &INTERESTING_32));
+            put_word(buf, rng, 4, v)
+        }
+        4 => {
+            let v = pick(rng, &INTERESTING_64);
+            put_word(buf, rng, 8, v)
+        }
+        5 => {
+            let i = rng.below(len);
+            let delta = 1 + rng.below(35) as u8;
+            buf[i] = if rng.one_in(2) {
+                buf[i].wrapping_add(delta)
+            } else {
+                buf[i].wrapping_sub(delta)
+            };
+        }
+        6 => add_word(buf, rng, 2),
+        7 => add_word(buf, rng, 4),
+        8 => add_word(buf, rng, 8),
+        9 => {
+            let i = rng.below(len);
+            buf[i] = rng.next() as u8;
+        }
+        10 => {
+            // Delete a block (keep at least one byte).
+            if len > 1 {
+                let n = block_size(len - 1, rng);
+                let at = rng.below(len - n + 1);
+                buf.drain(at..at + n);
+            }
+        }
+        11 => insert_bytes(buf, rng, max_len, other),
+        12 => {
+            // Duplicate a block of the input inside itself.
+            if len < max_len {
+                let n = block_size(len, rng).min(max_len - len);
+                let from = rng.below(len - n + 1);
+                let at = rng.below(len + 1);
+                buf.extend_from_within(from..from + n);
+                buf[at..].rotate_right(n);
+            }
+        }
+        13 => {
+            // Overwrite a block with a copy of another part.
+            let n = block_size(len, rng);
+            let from = rng.below(len - n + 1);
+            let to = rng.below(len - n + 1);
+            buf.copy_within(from..from + n, to);
+        }
+        14 => splice(buf, rng, max_len, other),
+        _ => {
+            // Overwrite with a block of another input.
+            if !other.is_empty() {
+                let n = block_size(len.min(other.len()), rng);
+                let from = rng.below(other.len() - n + 1);
+                let to = rng.below(len - n + 1);
+                buf[to..to + n].copy_from_slice(&other[from..from + n]);
+            }
+        }
+    }
+}
+
+/// A block size in `1..=limit` that favours small blocks: half the time up to 4 bytes, a
+/// quarter up to 32, a quarter up to the whole input.
+fn block_size(limit: usize, rng: &mut Rng) -> usize {
+    let cap = match rng.below(4) {
+        0 | 1 => 4,
+        2 => 32,
+        _ => limit,
+    };
+    1 + rng.below(cap.clamp(1, limit.max(1)))
+}
+
+fn pick<T: Copy>(rng: &mut Rng, values: &[T]) -> T {
+    values[rng.below(values.len())]
+}
+
+fn put_word(buf: &mut [u8], rng: &mut Rng, width: usize, value: u64) {
+    if buf.len() < width {
+        return;
+    }
+    let at = rng.below(buf.len() - width + 1);
+    let bytes = if rng.one_in(2) {
+        value.to_le_bytes()
+    } else {
+        (value << (64 - 8 * width)).to_be_bytes()
+    };
+    buf[at..at + width].copy_from_slice(&bytes[..width]);
+}
+
+fn add_word(buf: &mut [u8], rng: &mut Rng, width: usize) {
+    if buf.len() < width {
+        return;
+    }
+    let at = rng.below(buf.len() - width + 1);
+    let mut raw = [0u8; 8];
+    raw[..width].copy_from_slice(&buf[at..at + width]);
+    let big_endian = rng.one_in(2);
+    if big_endian {
+        raw[..width].reverse();
+    }
+    let v = u64::from_le_bytes(raw);
+    let delta = 1 + rng.below(35) as u64;
+    let v = if rng.one_in(2) {
+        v.wrapping_add(delta)
+    } else {
+        v.wrapping_sub(delta)
+    };
+    let mut out = v.to_le_bytes();
+    if big_endian {
+        out[..width].reverse();
+    }
+    buf[at..at + width].copy_from_slice(&out[..width]);
+}
+
+fn insert_bytes(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
+    let len = buf.len();
+    if len >= max_len {
+        return;
+    }
+    let n = block_size(16, rng).min(max_len - len);
+    let at = rng.below(len + 1);
+    match rng.below(3) {
+        0 => {
+            let b = rng.next() as u8;
+            buf.extend(std::iter::repeat_n(b, n));
+        }
+        1 if !other.is_empty() => {
+            let n = n.min(other.len());
+            let from = rng.below(other.len() - n + 1);
+            buf.extend_from_slice(&other[from..from + n]);
+        }
+        _ => {
+            for _ in 0..n {
+                buf.push(rng.next() as u8);
+            }
+        }
+    }
+    let added = buf.len() - len;
+    buf[at..].rotate_right(added);
+}
+
+/// Crossover: keep a prefix of `buf`, append a suffix of `other`.
+fn splice(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
+    if other.is_empty() {
+        return;
+    }
+    let cut = rng.below(buf.len() + 1);
+    let from = rng.below(other.len());
+    buf.truncate(cut);
+    let room = max_len.saturating_sub(buf.len());
+    let take = (other.len() - from).min(room);
+    buf.extend_from_slice(&other[from..from + take]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_exceeds_max_len_and_is_deterministic() {
+        for max in [1usize, 2, 7, 64, 300] {
+            let mut rng = Rng::new(max as u64);
+            let mut twin = Rng::new(max as u64);
+            let other: Vec<u8> = (0..500u32).map(|i| i as u8).collect();
+            let mut buf = Vec::with_capacity(max);
+            let mut copy = Vec::with_capacity(max);
+            for _ in 0..20_000 {
+                havoc(&mut buf, &mut rng, max, &other);
+                havoc(&mut copy, &mut twin, max, &other);
+                assert!(buf.len() <= max, "len {} > {max}", buf.len());
+                assert_eq!(buf, copy);
+            }
+        }
+    }
+
+    #[test]
+    fn reaches_many_different_outputs_from_one_input() {
+        let mut rng = Rng::new(3);
+        let seed = b"hello world".to_vec();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let mut b = seed.clone();
+            havoc(&mut b, &mut rng, 64, b"OTHER");
+            seen.insert(b);
+        }
+        assert!(seen.len() > 1500, "only {} distinct mutants", seen.len());
+    }
+}

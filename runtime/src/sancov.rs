@@ -1,0 +1,172 @@
+//! SanitizerCoverage: the callbacks instrumented modules call at start-up to register their
+//! inline 8-bit counters and PC tables, and [`CounterMap`], the fuzzer's view of all counters
+//! as one index space. Only the fuzzing child reads the counters, between executions.
+
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+/// Most modules we expect to register; a static linking of a crate graph registers one range
+/// (the linker merges `__sancov_cntrs`), a crate graph with dynamic parts a few more.
+const MAX_REGIONS: usize = 256;
+
+struct Regions {
+    starts: [AtomicPtr<u8>; MAX_REGIONS],
+    lens: [AtomicUsize; MAX_REGIONS],
+    count: AtomicUsize,
+}
+
+static COUNTERS: Regions = Regions {
+    starts: [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_REGIONS],
+    lens: [const { AtomicUsize::new(0) }; MAX_REGIONS],
+    count: AtomicUsize::new(0),
+};
+
+/// Called by every instrumented module's constructor with its counter range. With a static
+/// binary every module passes the same merged section, so duplicates are dropped.
+///
+/// # Safety
+/// Called by compiler-generated constructors with a valid `[start, stop)` counter range that
+/// lives as long as the program.
+#[no_mangle]
+pub unsafe extern "C" fn __sanitizer_cov_8bit_counters_init(start: *mut u8, stop: *mut u8) {
+    if start.is_null() || stop <= start {
+        return;
+    }
+    let len = stop as usize - start as usize;
+    let n = COUNTERS.count.load(Ordering::Acquire);
+    for i in 0..n {
+        if COUNTERS.starts[i].load(Ordering::Relaxed) == start {
+            return;
+        }
+    }
+    if n < MAX_REGIONS {
+        COUNTERS.starts[n].store(start, Ordering::Relaxed);
+        COUNTERS.lens[n].store(len, Ordering::Relaxed);
+        COUNTERS.count.store(n + 1, Ordering::Release);
+    }
+}
+
+/// Called with the PC table (two words per counter: PC and flags). Recorded for coverage
+/// reports; the fuzzer itself only needs the counters.
+///
+/// # Safety
+/// Called by compiler-generated constructors with a valid table range.
+#[no_mangle]
+pub unsafe extern "C" fn __sanitizer_cov_pcs_init(_beg: *const usize, _end: *const usize) {}
+
+/// All registered counters as one index space `0..len()`.
+pub struct CounterMap {
+    regions: Vec<(*mut u8, usize)>,
+    len: usize,
+}
+
+impl CounterMap {
+    /// Takes the regions registered so far (all of them, once `main` runs).
+    pub fn registered() -> Self {
+        let n = COUNTERS.count.load(Ordering::Acquire);
+        let regions: Vec<(*mut u8, usize)> = (0..n)
+            .map(|i| {
+                (
+                    COUNTERS.starts[i].load(Ordering::Relaxed),
+                    COUNTERS.lens[i].load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        let len = regions.iter().map(|r| r.1).sum();
+        CounterMap { regions, len }
+    }
+
+    /// Number of counters (instrumented edges).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Zeroes every counter.
+    pub fn clear(&self) {
+        for &(start, len) in &self.regions {
+            // SAFETY: `start..start+len` is a counter range registered by the instrumentation,
+            // live for the whole program; only this thread touches counters between executions.
+            unsafe { std::ptr::write_bytes(start, 0, len) };
+        }
+    }
+
+    /// Calls `hit(index, count)` for every non-zero counter and zeroes it, reading a word at a
+    /// time and skipping zero words, so an execution that touched few edges costs little.
+    #[inline]
+    pub fn drain(&self, mut hit: impl FnMut(usize, u8)) {
+        let mut base = 0;
+        for &(start, len) in &self.regions {
+            // SAFETY: as in `clear`; the target has returned, so nothing else writes the range,
+            // and `drain_region` stays inside `start..start+len`.
+            unsafe { drain_region(start, len, base, &mut hit) };
+            base += len;
+        }
+    }
+}
+
+/// # Safety
+/// `start..start+len` must be valid for reads and writes and not accessed concurrently.
+#[inline]
+unsafe fn drain_region(start: *mut u8, len: usize, base: usize, hit: &mut impl FnMut(usize, u8)) {
+    let mut i = 0;
+    // Unaligned head, byte by byte.
+    while i < len && !(start as usize + i).is_multiple_of(8) {
+        drain_byte(start, i, base, hit);
+        i += 1;
+    }
+    // Aligned body, a word at a time.
+    while i + 8 <= len {
+        let p = start.add(i) as *mut u64;
+        let w = p.read();
+        if w != 0 {
+            p.write(0);
+            let bytes = w.to_le_bytes();
+            for (k, &b) in bytes.iter().enumerate() {
+                if b != 0 {
+                    hit(base + i + k, b);
+                }
+            }
+        }
+        i += 8;
+    }
+    while i < len {
+        drain_byte(start, i, base, hit);
+        i += 1;
+    }
+}
+
+/// # Safety
+/// `start + i` must be valid for reads and writes.
+#[inline]
+unsafe fn drain_byte(start: *mut u8, i: usize, base: usize, hit: &mut impl FnMut(usize, u8)) {
+    let p = start.add(i);
+    let b = p.read();
+    if b != 0 {
+        p.write(0);
+        hit(base + i, b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_reports_every_nonzero_byte_once_and_zeroes_it() {
+        // An odd offset and length exercise the unaligned head and tail.
+        let mut buf = [0u8; 64];
+        let region = &mut buf[3..50];
+        for (i, v) in [(0usize, 1u8), (4, 7), (5, 255), (20, 2), (46, 9)] {
+            region[i] = v;
+        }
+        let map = CounterMap {
+            regions: vec![(region.as_mut_ptr(), region.len())],
+            len: region.len(),
+        };
+        let mut hits = Vec::new();
+        map.drain(|i, v| hits.push((i, v)));
+        assert_eq!(hits, vec![(0, 1), (4, 7), (5, 255), (20, 2), (46, 9)]);
+        let mut again = Vec::new();
+        map.drain(|i, v| again.push((i, v)));
+        assert!(again.is_empty());
+    }
+}

@@ -1,0 +1,140 @@
+//! The worker's two mmap'd files in its sync-dir folder: `stats` (counters the master reads)
+//! and `coverage` (the cumulative bucket map the master unions). Created by the fork server,
+//! inherited across `fork`, written by the child through atomics.
+
+use memmap2::MmapMut;
+use protocrash_proto::coverage::{CoverageHeader, COVERAGE_HEADER};
+use protocrash_proto::stats::{self, StatField, STATS_BYTES, STATS_WORDS};
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+/// A mapped `stats` file.
+pub struct StatsFile {
+    map: MmapMut,
+}
+
+fn open_rw(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+fn map_shared(file: &File) -> std::io::Result<MmapMut> {
+    // SAFETY: the file lives in this worker's own folder; the only other writers are this
+    // worker's fork server and child, which access it through atomics only (below), and the
+    // master maps it read-only. Its length is fixed before mapping and never shrunk.
+    unsafe { MmapMut::map_mut(file) }
+}
+
+impl StatsFile {
+    /// Opens (or creates) the file. Counters of an earlier run of the same worker carry on.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = open_rw(path)?;
+        let fresh = file.metadata()?.len() != STATS_BYTES as u64;
+        if fresh {
+            file.set_len(0)?;
+            file.set_len(STATS_BYTES as u64)?;
+        }
+        let stats = StatsFile {
+            map: map_shared(&file)?,
+        };
+        let w = stats.words();
+        if fresh
+            || stats::check_header(w[0].load(Ordering::Relaxed), w[1].load(Ordering::Relaxed))
+                .is_err()
+        {
+            for word in w {
+                word.store(0, Ordering::Relaxed);
+            }
+            w[0].store(stats::STATS_MAGIC, Ordering::Relaxed);
+            w[1].store(stats::STATS_VERSION, Ordering::Release);
+        }
+        Ok(stats)
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping is page-aligned and STATS_BYTES long (checked length above), so
+        // it holds STATS_WORDS aligned u64s; all access goes through these atomics.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr() as *const AtomicU64, STATS_WORDS) }
+    }
+
+    /// One word as an atomic (for the hot path and the watchdog).
+    pub fn field(&self, f: StatField) -> &AtomicU64 {
+        &self.words()[f.index()]
+    }
+
+    /// Reads a word.
+    pub fn get(&self, f: StatField) -> u64 {
+        self.field(f).load(Ordering::Relaxed)
+    }
+
+    /// Writes a word.
+    pub fn set(&self, f: StatField, v: u64) {
+        self.field(f).store(v, Ordering::Relaxed);
+    }
+
+    /// Adds to a word.
+    pub fn add(&self, f: StatField, v: u64) {
+        self.field(f).fetch_add(v, Ordering::Relaxed);
+    }
+}
+
+/// A mapped `coverage` file: the buckets ever seen per edge.
+pub struct CoverageFile {
+    map: MmapMut,
+    len: usize,
+}
+
+impl CoverageFile {
+    /// Opens (or creates) the map for `len` edges built by `build_id`; a map written by
+    /// another build (other length or id) is stale and starts empty.
+    pub fn open(path: &Path, len: usize, build_id: u64) -> std::io::Result<Self> {
+        let file = open_rw(path)?;
+        let want = CoverageHeader {
+            map_len: len as u64,
+            build_id,
+        };
+        let total = (COVERAGE_HEADER + len) as u64;
+        let mut head = [0u8; COVERAGE_HEADER];
+        let current = if file.metadata()?.len() == total {
+            use std::io::Read;
+            (&file)
+                .read_exact(&mut head)
+                .ok()
+                .and_then(|_| CoverageHeader::decode(&head).ok())
+        } else {
+            None
+        };
+        if current != Some(want) {
+            file.set_len(0)?;
+            file.set_len(total)?;
+        }
+        let mut map = map_shared(&file)?;
+        map[..COVERAGE_HEADER].copy_from_slice(&want.encode());
+        Ok(CoverageFile { map, len })
+    }
+
+    /// The bucket bytes, one per edge.
+    pub fn buckets(&self) -> &[AtomicU8] {
+        // SAFETY: the mapping is COVERAGE_HEADER + len bytes (set above); AtomicU8 has the size
+        // and alignment of u8; every access after construction goes through these atomics.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(COVERAGE_HEADER) as *const AtomicU8,
+                self.len,
+            )
+        }
+    }
+
+    /// Edges with any bucket seen.
+    pub fn count_edges(&self) -> u64 {
+        self.buckets()
+            .iter()
+            .filter(|b| b.load(Ordering::Relaxed) != 0)
+            .count() as u64
+    }
+}

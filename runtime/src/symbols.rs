@@ -1,0 +1,173 @@
+//! Turns a child's raw frame addresses into a report: symbolised frames (in the fork server,
+//! which has the same address layout as the child it forked), the user's frames told apart
+//! from the standard library's and the runtime's, and the signature that deduplicates bugs.
+
+use protocrash_proto::finding::FindingKind;
+
+/// One symbolised frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Demangled function name without hash.
+    pub func: String,
+    /// `file:line`, when debug info has it.
+    pub place: Option<String>,
+    /// True for the user's code (the harness, the crate under test, its dependencies).
+    pub user: bool,
+}
+
+impl std::fmt::Display for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.place {
+            Some(place) => write!(f, "{} at {place}", self.func),
+            None => write!(f, "{}", self.func),
+        }
+    }
+}
+
+/// Symbolises addresses, inlined frames included, innermost first.
+pub fn symbolize(ips: &[usize]) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    for &ip in ips {
+        let before = frames.len();
+        // Return addresses point after the call; step back into the calling instruction.
+        let addr = ip.saturating_sub(1) as *mut std::ffi::c_void;
+        backtrace::resolve(addr, |sym| {
+            let func = sym
+                .name()
+                .map(|n| format!("{n:#}"))
+                .unwrap_or_else(|| "<unknown>".into());
+            let place = match (sym.filename(), sym.lineno()) {
+                (Some(file), Some(line)) => Some(format!("{}:{line}", file.display())),
+                _ => None,
+            };
+            let user = is_user(&func, place.as_deref());
+            frames.push(Frame { func, place, user });
+        });
+        if frames.len() == before {
+            frames.push(Frame {
+                func: format!("{ip:#x}"),
+                place: None,
+                user: false,
+            });
+        }
+    }
+    frames
+}
+
+const RUNTIME_PREFIXES: [&str; 14] = [
+    "std::",
+    "core::",
+    "alloc::",
+    "protocrash::",
+    "backtrace::",
+    "<std::",
+    "<core::",
+    "<alloc::",
+    "<protocrash::",
+    "<backtrace::",
+    "__rust",
+    "rust_begin_unwind",
+    "rust_panic",
+    "__libc",
+];
+
+fn is_user(func: &str, place: Option<&str>) -> bool {
+    if RUNTIME_PREFIXES.iter().any(|p| func.starts_with(p)) {
+        return false;
+    }
+    if matches!(
+        func,
+        "main" | "abort" | "raise" | "gsignal" | "_start" | "<unknown>" | "__restore_rt"
+    ) || func.starts_with("0x")
+    {
+        return false;
+    }
+    // Frames of the standard library carry /rustc/<hash>/ paths.
+    !matches!(place, Some(p) if p.starts_with("/rustc/"))
+}
+
+/// The frames worth showing: from the first user frame on, dropping the runtime's frames
+/// below the target (the fuzzing loop, `main`). User frames come first; if there are none,
+/// everything is kept.
+pub fn user_view(frames: &[Frame]) -> Vec<Frame> {
+    let Some(first) = frames.iter().position(|f| f.user) else {
+        return frames.to_vec();
+    };
+    let last = frames.iter().rposition(|f| f.user).unwrap_or(first);
+    frames[first..=last].to_vec()
+}
+
+/// The deduplication key of a finding: the panic location for panics (the same assertion
+/// is the same bug), otherwise the kind and the top user functions.
+pub fn signature(kind: FindingKind, signal: i32, location: &str, frames: &[Frame]) -> String {
+    if kind == FindingKind::Panic && !location.is_empty() {
+        return format!("panic|{location}");
+    }
+    let mut top: Vec<&str> = Vec::new();
+    for f in frames.iter().filter(|f| f.user) {
+        if top.len() == 3 {
+            break;
+        }
+        top.push(&f.func);
+    }
+    let kind_key = match kind {
+        FindingKind::Signal => format!("signal-{signal}"),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    format!("{kind_key}|{}", top.join(";"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(func: &str, place: Option<&str>) -> Frame {
+        Frame {
+            func: func.into(),
+            place: place.map(Into::into),
+            user: is_user(func, place),
+        }
+    }
+
+    #[test]
+    fn std_and_runtime_frames_are_not_user_frames() {
+        assert!(!frame("std::panicking::begin_panic", None).user);
+        assert!(!frame("core::option::unwrap_failed", None).user);
+        assert!(!frame("protocrash::fuzzer::Fuzzer::run", None).user);
+        assert!(!frame("foo", Some("/rustc/abc/library/std/src/x.rs:1")).user);
+        assert!(frame("my_crate::parse", Some("/src/lib.rs:3")).user);
+    }
+
+    #[test]
+    fn user_view_starts_at_the_first_user_frame() {
+        let frames = vec![
+            frame("std::panicking::begin_panic", None),
+            frame("my_crate::inner", Some("src/lib.rs:3")),
+            frame("core::ops::function::FnOnce::call_once", None),
+            frame("my_crate::outer", Some("src/lib.rs:9")),
+            frame("protocrash::fuzzer::run", None),
+            frame("main", None),
+        ];
+        let v = user_view(&frames);
+        assert_eq!(v.first().unwrap().func, "my_crate::inner");
+        assert_eq!(v.last().unwrap().func, "my_crate::outer");
+        assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn signatures_key_panics_by_location_and_signals_by_frames() {
+        let frames = vec![frame("a::f", Some("x:1")), frame("a::g", Some("x:2"))];
+        assert_eq!(
+            signature(FindingKind::Panic, 0, "src/lib.rs:3:5", &frames),
+            "panic|src/lib.rs:3:5"
+        );
+        assert_eq!(
+            signature(FindingKind::Signal, 11, "", &frames),
+            "signal-11|a::f;a::g"
+        );
+        assert_eq!(
+            signature(FindingKind::StackOverflow, 11, "", &frames),
+            "stackoverflow|a::f;a::g"
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! Builds harnesses: release mode (or `--dev`), SanitizerCoverage through stable `-C` flags,
+//! `--cfg fuzzing`, debug assertions and overflow checks, one codegen unit, line tables, and
+//! an explicit `--target <host>` so build scripts and proc-macros stay uninstrumented. The
+//! runtime is excluded from instrumentation by the rustc wrapper (see `wrapper`).
+
+use crate::project::Project;
+use crate::wrapper::{INNER_ENV, SKIP_ENV, WRAPPER_ENV};
+use anyhow::{bail, Context, Result};
+use cargo_metadata::{MetadataCommand, PackageId};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+/// SanitizerCoverage on stable rustc: per-edge 8-bit counters and a PC table.
+pub const SANCOV_FLAGS: [&str; 4] = [
+    "-Cpasses=sancov-module",
+    "-Cllvm-args=-sanitizer-coverage-level=3",
+    "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
+    "-Cllvm-args=-sanitizer-coverage-pc-table",
+];
+
+/// How to build.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// `--features` passed through.
+    pub features: Option<String>,
+    /// `--no-default-features` passed through.
+    pub no_default_features: bool,
+    /// Unoptimised build.
+    pub dev: bool,
+    /// Cargo target directory (default `fuzz/target`, or `CARGO_TARGET_DIR`).
+    pub target_dir: Option<PathBuf>,
+}
+
+/// Builds `targets` and returns each harness binary.
+pub fn build(
+    project: &Project,
+    targets: &[String],
+    opts: &BuildOptions,
+) -> Result<BTreeMap<String, PathBuf>> {
+    let runtime = crate::runtime_src::ensure()?;
+    let patch = format!(
+        "patch.crates-io.protocrash.path={}",
+        toml_string(&runtime.display().to_string())
+    );
+    let skip = runtime_only_crates(project, &patch)?;
+    let host = host_triple()?;
+    let target_dir = opts
+        .target_dir
+        .clone()
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| project.fuzz_dir.join("target"));
+    let profile = if opts.dev { "DEV" } else { "RELEASE" };
+    let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    for flag in ["--cfg", "fuzzing"].iter().chain(SANCOV_FLAGS.iter()) {
+        rustflags.push(' ');
+        rustflags.push_str(flag);
+    }
+
+    let mut cargo = escargot::CargoBuild::new()
+        .manifest_path(&project.manifest)
+        .target(&host)
+        .target_dir(&target_dir)
+        .env("RUSTFLAGS", rustflags.trim())
+        .env(
+            "RUSTC_WRAPPER",
+            std::env::current_exe().context("cannot find the cargo-protocrash binary")?,
+        )
+        .env(WRAPPER_ENV, "1")
+        .env(SKIP_ENV, skip.join(","))
+        .env(
+            INNER_ENV,
+            std::env::var_os("RUSTC_WRAPPER").unwrap_or_default(),
+        )
+        .env(format!("CARGO_PROFILE_{profile}_DEBUG_ASSERTIONS"), "true")
+        .env(format!("CARGO_PROFILE_{profile}_OVERFLOW_CHECKS"), "true")
+        .env(format!("CARGO_PROFILE_{profile}_CODEGEN_UNITS"), "1")
+        .env(format!("CARGO_PROFILE_{profile}_DEBUG"), "line-tables-only")
+        .env("CARGO_INCREMENTAL", "0")
+        .arg("--config")
+        .arg(&patch);
+    // The runtime's own hot loop is built fast whatever the profile asks of user code.
+    let p = profile.to_lowercase();
+    for pkg in ["protocrash", "protocrash-proto"] {
+        for setting in [
+            "debug-assertions=false",
+            "overflow-checks=false",
+            "opt-level=3",
+        ] {
+            cargo = cargo
+                .arg("--config")
+                .arg(format!("profile.{p}.package.{pkg}.{setting}"));
+        }
+    }
+    if !opts.dev {
+        cargo = cargo.release();
+    }
+    if let Some(f) = &opts.features {
+        cargo = cargo.features(f);
+    }
+    if opts.no_default_features {
+        cargo = cargo.no_default_features();
+    }
+    for t in targets {
+        cargo = cargo.bin(t);
+    }
+    run_cargo(cargo.into_command(), targets)
+}
+
+/// Runs cargo with JSON messages on stdout (rendered diagnostics are echoed as cargo would
+/// print them) and cargo's own progress and errors on the inherited stderr.
+fn run_cargo(
+    mut cmd: std::process::Command,
+    targets: &[String],
+) -> Result<BTreeMap<String, PathBuf>> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot run cargo")?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut bins = BTreeMap::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.context("cannot read cargo's output")?;
+        match serde_json::from_str::<escargot::format::Message<'_>>(&line) {
+            Ok(escargot::format::Message::CompilerMessage(msg)) => {
+                if let Some(text) = msg.message.rendered {
+                    eprint!("{text}");
+                }
+            }
+            Ok(escargot::format::Message::CompilerArtifact(art)) => {
+                let name = art.target.name.to_string();
+                if let (Some(exe), true) = (art.executable, targets.contains(&name)) {
+                    bins.insert(name, exe.to_path_buf());
+                }
+            }
+            _ => {}
+        }
+    }
+    let status = child.wait().context("cannot wait for cargo")?;
+    if !status.success() {
+        bail!(
+            "building {} failed; cargo's errors are above",
+            targets.join(", ")
+        );
+    }
+    for t in targets {
+        if !bins.contains_key(t) {
+            bail!("cargo built no binary for target '{t}'");
+        }
+    }
+    Ok(bins)
+}
+
+/// Crate names reachable from the fuzz package only through the runtime: these are built
+/// without coverage instrumentation. A crate the user's code also uses stays instrumented.
+fn runtime_only_crates(project: &Project, patch: &str) -> Result<Vec<String>> {
+    let meta = MetadataCommand::new()
+        .manifest_path(&project.manifest)
+        .other_options(vec!["--config".to_string(), patch.to_string()])
+        .exec()
+        .with_context(|| {
+            format!(
+                "cannot resolve the dependencies of {}",
+                project.manifest.display()
+            )
+        })?;
+    let resolve = meta
+        .resolve
+        .as_ref()
+        .context("cargo metadata returned no dependency graph")?;
+    let nodes: HashMap<&PackageId, &cargo_metadata::Node> =
+        resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let is_runtime = |id: &PackageId| meta[id].name.as_str() == "protocrash";
+    // Everything reachable from the workspace without walking through the runtime.
+    let mut user: HashSet<&PackageId> = HashSet::new();
+    let mut stack: Vec<&PackageId> = meta.workspace_members.iter().collect();
+    while let Some(id) = stack.pop() {
+        if is_runtime(id) || !user.insert(id) {
+            continue;
+        }
+        if let Some(node) = nodes.get(id) {
+            stack.extend(node.deps.iter().map(|d| &d.pkg));
+        }
+    }
+    let mut skip: Vec<String> = meta
+        .packages
+        .iter()
+        .filter(|p| !user.contains(&p.id))
+        .flat_map(|p| {
+            p.targets
+                .iter()
+                .filter(|t| t.is_lib() || t.is_rlib())
+                .map(|t| t.name.replace('-', "_"))
+        })
+        .collect();
+    skip.sort();
+    skip.dedup();
+    Ok(skip)
+}
+
+fn host_triple() -> Result<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .context("cannot run `rustc -vV`")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_string)
+        .context("`rustc -vV` printed no host triple")
+}
+
+/// Quotes a string as a TOML basic string (for `--config key=value`).
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn toml_strings_are_escaped() {
+        assert_eq!(super::toml_string(r#"/a "b"\c"#), r#""/a \"b\"\\c""#);
+    }
+}

@@ -1,0 +1,211 @@
+//! The command line, parsed once into plain values (clap derive).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `cargo protocrash …` (cargo passes the subcommand name as the first argument).
+#[derive(Parser, Debug)]
+#[command(name = "cargo", bin_name = "cargo", disable_help_subcommand = true)]
+pub enum CargoCli {
+    /// Coverage-guided fuzzing for Rust on stable.
+    Protocrash(Cli),
+}
+
+/// Coverage-guided fuzzing for Rust on stable: fork-server workers, in-process speed.
+#[derive(Args, Debug)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create fuzz/ in the current crate, with one target.
+    Init(InitArgs),
+    /// Add a fuzz target (creating fuzz/ if needed).
+    Add(AddArgs),
+    /// List the fuzz targets.
+    List(ProjectArgs),
+    /// Build instrumented harnesses (all targets, or the one named).
+    Build(BuildArgs),
+    /// Build (if needed) and fuzz a target until Ctrl-C or a bound.
+    Run(RunArgs),
+    /// Replay inputs outside the fuzzer: outcome, panic message, backtrace.
+    Repro(ReproArgs),
+}
+
+/// Where the fuzz project is.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProjectArgs {
+    /// The fuzz project directory (default: fuzz/ here or in a parent directory).
+    #[arg(long, value_name = "DIR")]
+    pub fuzz_dir: Option<PathBuf>,
+}
+
+/// How harnesses are built.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BuildFlags {
+    /// Space- or comma-separated features to enable.
+    #[arg(long, short = 'F')]
+    pub features: Option<String>,
+    /// Do not enable the default features.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Build unoptimised (debug profile) instead of release.
+    #[arg(long)]
+    pub dev: bool,
+    /// Cargo target directory (default: fuzz/target).
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+}
+
+/// `init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Name of the first target.
+    #[arg(long, default_value = "fuzz_target_1")]
+    pub target: String,
+    /// The crate to fuzz (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+}
+
+/// `add`.
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Name of the new target.
+    pub name: String,
+    /// The crate to fuzz (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+}
+
+/// `build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Target to build (default: all).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub build: BuildFlags,
+}
+
+/// `run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Target to fuzz (may be omitted when there is only one).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub build: BuildFlags,
+    /// Stop after this much wall time (e.g. 90s, 10m, 2h).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub max_total_time: Option<Duration>,
+    /// Stop after this many executions of the target.
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u64>,
+    /// Random seed (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// An execution longer than this is a hang.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Memory limit of the target in MiB (resident memory, and any single allocation); 0 = none.
+    #[arg(long, value_name = "MB", default_value_t = 2048)]
+    pub rss_limit_mb: u64,
+    /// Largest input the fuzzer generates; lengths start small and grow to this.
+    #[arg(long, value_name = "BYTES", default_value_t = 65536, value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
+    pub max_len: u64,
+    /// Extra seed corpus directory (repeatable); fuzz/corpus/<target>/ is always read.
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Vec<PathBuf>,
+    /// Stop at the first finding.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// The campaign's sync directory (default: fuzz/sync/<target>).
+    #[arg(long, value_name = "DIR")]
+    pub sync_dir: Option<PathBuf>,
+    /// This machine's name in the sync dir (default: the host name).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Plain status lines instead of the live screen.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// `repro`.
+#[derive(Args, Debug)]
+pub struct ReproArgs {
+    /// [TARGET] FILE…: the target may be omitted when there is only one.
+    #[arg(required = true, value_name = "TARGET|FILE")]
+    pub items: Vec<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub build: BuildFlags,
+    /// An execution longer than this is a hang.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Memory limit in MiB; 0 = none.
+    #[arg(long, value_name = "MB", default_value_t = 2048)]
+    pub rss_limit_mb: u64,
+    /// One JSON object per input on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `250ms`, `90s`, `10m`, `2h`, `1d`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (try 90s, 10m, 250ms)"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" | "mins" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}' (use ms, s, m, h or d)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("'{text}' must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("abc").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        CargoCli::command().debug_assert();
+    }
+}

@@ -1,0 +1,60 @@
+//! One thin file per subcommand: read the arguments, call the library, render, and return
+//! the documented exit code (0 clean, 1 finding, 2 usage/build/setup error).
+
+mod add;
+mod build;
+mod init;
+mod list;
+mod repro;
+mod run;
+
+use crate::builder::BuildOptions;
+use crate::cli::{BuildFlags, Command};
+use std::process::ExitCode;
+
+/// Nothing found / success.
+pub const EXIT_OK: u8 = 0;
+/// Something found.
+pub const EXIT_FINDING: u8 = 1;
+
+/// Runs a parsed command.
+pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Init(a) => init::run(a),
+        Command::Add(a) => add::run(a),
+        Command::List(a) => list::run(a),
+        Command::Build(a) => build::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Repro(a) => repro::run(a),
+    }
+}
+
+fn build_options(flags: &BuildFlags) -> BuildOptions {
+    BuildOptions {
+        features: flags.features.clone(),
+        no_default_features: flags.no_default_features,
+        dev: flags.dev,
+        target_dir: flags.target_dir.clone(),
+    }
+}
+
+/// The options to repeat in a printed command so it builds the same harness.
+fn repeated_options(project: &crate::cli::ProjectArgs, flags: &BuildFlags) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(d) = &project.fuzz_dir {
+        v.push(format!("--fuzz-dir={}", d.display()));
+    }
+    if let Some(f) = &flags.features {
+        v.push(format!("--features={f}"));
+    }
+    if flags.no_default_features {
+        v.push("--no-default-features".into());
+    }
+    if flags.dev {
+        v.push("--dev".into());
+    }
+    if let Some(d) = &flags.target_dir {
+        v.push(format!("--target-dir={}", d.display()));
+    }
+    v
+}
