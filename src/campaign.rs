@@ -203,6 +203,11 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     std::fs::create_dir_all(&cfg.sync_dir)
         .with_context(|| format!("cannot create the sync dir {}", cfg.sync_dir.display()))?;
     write_campaign_file(cfg)?;
+    // Counters of earlier runs in this sync dir carry on; this run's finds are the growth.
+    let worker_dir = cfg.sync_dir.join(worker_dir_name(&cfg.node, 0));
+    let base_hits = StatsMap::open(&worker_dir.join("stats"))?.map_or(0, |s| {
+        s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms)
+    });
     let mut worker = spawn_worker(cfg, 0)?;
     let start = Instant::now();
     let mut display = Display::new(cfg.plain);
@@ -211,20 +216,22 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         .map(|f| f.id)
         .collect();
     let known_at_start = printed.clone();
-    let (mut base_execs, mut base_hits) = (None, 0);
+    let mut base_execs = None;
     let mut stop_sent: Option<Instant> = None;
     let mut seen_unique = 0;
     let status = loop {
-        if let Some(status) = worker.child.try_wait()? {
-            break status;
-        }
+        let exited = worker.child.try_wait()?;
+        // Map the stats as soon as the worker created them (also after a quick exit: a short
+        // campaign may end before the first poll).
         if worker.stats.is_none() {
             worker.stats = StatsMap::open(&worker.dir.join("stats"))?
                 .filter(|s| s.get(StatField::Pid) == u64::from(worker.child.id()));
             if let Some(s) = &worker.stats {
                 base_execs = Some(s.get(StatField::PriorExecs));
-                base_hits = worker.hits();
             }
+        }
+        if let Some(status) = exited {
+            break status;
         }
         for line in worker.new_log_lines() {
             display.message(&line);
@@ -283,7 +290,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         execs: (stats.get(StatField::ExecSeq) / 2).saturating_sub(base_execs.unwrap_or(0)),
         edges: protocrash_proto::coverage::count_edges(&union),
         corpus: stats.get(StatField::Corpus),
-        hits: worker.hits() - base_hits,
+        hits: worker.hits().saturating_sub(base_hits),
         new_ids: findings
             .iter()
             .filter(|f| !known_at_start.contains(&f.id))

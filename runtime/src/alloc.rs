@@ -1,11 +1,16 @@
-//! The harness's global allocator: the system allocator plus a size check, so one
-//! allocation larger than the memory limit (or one the system refuses) is reported as an
-//! out-of-memory finding instead of an anonymous abort. Costs one relaxed load per call.
+//! The harness's global allocator: the system allocator plus accounting, so that one
+//! allocation larger than the memory limit, live heap growing past it, or an allocation the
+//! system refuses is reported as an out-of-memory finding at once — not an anonymous abort,
+//! and not hundreds of milliseconds later when the fork server's RSS poll would notice.
+//! Costs a relaxed load and an uncontended atomic add per call.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 static LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// Bytes allocated and not yet freed. Signed: memory allocated before a fork and freed in
+/// the child must not wrap the count.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
 
 /// Sets the largest single allocation allowed (fuzzing and replay children only).
 pub fn set_limit(bytes: usize) {
@@ -56,10 +61,30 @@ fn format_into<'a>(buf: &'a mut [u8; 96], pre: &[u8], n: usize, post: &[u8]) -> 
     &buf[..len]
 }
 
+#[cold]
+fn heap_over_limit(live: isize) -> ! {
+    let mut msg = [0u8; 96];
+    let text = format_into(
+        &mut msg,
+        b"live heap reached ",
+        live.max(0) as usize,
+        b" bytes, over the memory limit",
+    );
+    crate::signals::report_oom(text)
+}
+
 #[inline]
 fn check(size: usize) {
     if size > LIMIT.load(Ordering::Relaxed) {
         over_limit(size);
+    }
+}
+
+#[inline]
+fn grew(delta: isize) {
+    let live = LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
+    if delta > 0 && live > LIMIT.load(Ordering::Relaxed).min(isize::MAX as usize) as isize {
+        heap_over_limit(live);
     }
 }
 
@@ -73,6 +98,7 @@ unsafe impl GlobalAlloc for LimitAlloc {
         if p.is_null() {
             refused(layout.size());
         }
+        grew(layout.size() as isize);
         p
     }
 
@@ -83,12 +109,14 @@ unsafe impl GlobalAlloc for LimitAlloc {
         if p.is_null() {
             refused(layout.size());
         }
+        grew(layout.size() as isize);
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` came from this allocator (i.e. from System) with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { System.dealloc(ptr, layout) };
+        grew(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -98,6 +126,7 @@ unsafe impl GlobalAlloc for LimitAlloc {
         if p.is_null() {
             refused(new_size);
         }
+        grew(new_size as isize - layout.size() as isize);
         p
     }
 }

@@ -71,7 +71,21 @@ const RUNTIME_PREFIXES: [&str; 14] = [
     "__libc",
 ];
 
+/// The directory holding this runtime's crates (`runtime/`, `proto/`): frames whose source
+/// lies there are the fuzzer's, whatever their (possibly inlined, unqualified) name.
+fn runtime_root() -> &'static str {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    dir.rsplit_once('/').map_or(dir, |(parent, _)| parent)
+}
+
 fn is_user(func: &str, place: Option<&str>) -> bool {
+    if let Some(p) = place {
+        // The standard library (/rustc/<hash>/…), the runtime, and the unwinder it uses.
+        if p.starts_with("/rustc/") || p.starts_with(runtime_root()) || p.contains("/backtrace-0.")
+        {
+            return false;
+        }
+    }
     if RUNTIME_PREFIXES.iter().any(|p| func.starts_with(p)) {
         return false;
     }
@@ -98,18 +112,29 @@ pub fn user_view(frames: &[Frame]) -> Vec<Frame> {
 }
 
 /// The deduplication key of a finding: the panic location for panics (the same assertion
-/// is the same bug), otherwise the kind and the top user functions.
+/// is the same bug); for faults and out-of-memory, the top user frames with their lines (the
+/// faulting access, the allocation site); for hangs and stack overflows, the top user
+/// functions only, since where a loop or a recursion is interrupted varies.
 pub fn signature(kind: FindingKind, signal: i32, location: &str, frames: &[Frame]) -> String {
     if kind == FindingKind::Panic && !location.is_empty() {
         return format!("panic|{location}");
     }
-    let mut top: Vec<&str> = Vec::new();
-    for f in frames.iter().filter(|f| f.user) {
-        if top.len() == 3 {
-            break;
-        }
-        top.push(&f.func);
-    }
+    let with_lines = matches!(
+        kind,
+        FindingKind::Signal | FindingKind::Oom | FindingKind::Panic
+    );
+    let top: Vec<String> = frames
+        .iter()
+        .filter(|f| f.user)
+        .take(3)
+        .map(|f| {
+            if with_lines {
+                f.to_string()
+            } else {
+                f.func.clone()
+            }
+        })
+        .collect();
     let kind_key = match kind {
         FindingKind::Signal => format!("signal-{signal}"),
         other => format!("{other:?}").to_lowercase(),
@@ -135,6 +160,8 @@ mod tests {
         assert!(!frame("core::option::unwrap_failed", None).user);
         assert!(!frame("protocrash::fuzzer::Fuzzer::run", None).user);
         assert!(!frame("foo", Some("/rustc/abc/library/std/src/x.rs:1")).user);
+        let inlined_runtime_frame = format!("{}/runtime/src/signals.rs:128", runtime_root());
+        assert!(!frame("capture_frames", Some(&inlined_runtime_frame)).user);
         assert!(frame("my_crate::parse", Some("/src/lib.rs:3")).user);
     }
 
@@ -163,7 +190,15 @@ mod tests {
         );
         assert_eq!(
             signature(FindingKind::Signal, 11, "", &frames),
-            "signal-11|a::f;a::g"
+            "signal-11|a::f at x:1;a::g at x:2"
+        );
+        assert_eq!(
+            signature(FindingKind::Oom, 0, "", &frames),
+            "oom|a::f at x:1;a::g at x:2"
+        );
+        assert_eq!(
+            signature(FindingKind::Hang, 0, "", &frames),
+            "hang|a::f;a::g"
         );
         assert_eq!(
             signature(FindingKind::StackOverflow, 11, "", &frames),

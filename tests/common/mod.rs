@@ -1,0 +1,150 @@
+//! Helpers for the end-to-end tests: copy a fixture crate to a temp dir and drive the real
+//! `cargo-protocrash` binary on it. Every harness build shares one cargo target dir and one
+//! extracted runtime, so the runtime's dependencies compile once per test run.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cargo-protocrash"))
+}
+
+fn shared_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// Campaigns run one at a time: on a 2-core machine, parallel campaigns would only make
+/// wall-clock watchdogs (hangs, memory polls) see each other's load.
+static CAMPAIGN: Mutex<()> = Mutex::new(());
+
+/// Takes the campaign slot.
+pub fn one_campaign_at_a_time() -> MutexGuard<'static, ()> {
+    CAMPAIGN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fixture crate copied to a fresh temp dir.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// Copies `fixtures/<name>` (without build output or campaign state).
+    pub fn new(name: &str) -> Fixture {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("pc-{name}-"))
+            .tempdir()
+            .unwrap();
+        copy_tree(&src, dir.path());
+        Fixture { dir }
+    }
+
+    /// The crate's root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `cargo-protocrash` command in the fixture's root.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args).current_dir(self.path());
+        configure(&mut c);
+        c
+    }
+
+    /// Runs `cargo-protocrash args…` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Out {
+        Out::from(self.cmd(args).output().unwrap())
+    }
+
+    /// The sync-dir folder of worker 0 on node `t` for `target`.
+    pub fn worker_dir(&self, target: &str) -> PathBuf {
+        self.path().join("fuzz/sync").join(target).join("t-0")
+    }
+
+    /// The findings the worker recorded.
+    pub fn findings(&self, target: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.worker_dir(target).join("findings.json"))
+            .unwrap_or_default();
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["findings"].as_array().unwrap().clone()
+    }
+
+    /// A word of the worker's stats file.
+    pub fn stat(&self, target: &str, word: usize) -> u64 {
+        let bytes = std::fs::read(self.worker_dir(target).join("stats")).unwrap();
+        u64::from_le_bytes(bytes[word * 8..word * 8 + 8].try_into().unwrap())
+    }
+
+    /// Files in `fuzz/artifacts/<target>`.
+    pub fn artifacts(&self, target: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path().join("fuzz/artifacts").join(target))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// Points a command at the shared target dir and runtime cache.
+pub fn configure(c: &mut Command) {
+    c.env("CARGO_TARGET_DIR", shared_dir("harness-target"))
+        .env("PROTOCRASH_CACHE_DIR", shared_dir("runtime-cache"))
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CI");
+}
+
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        let name = e.file_name();
+        if ["target", "sync", "artifacts", "corpus", "Cargo.lock"]
+            .iter()
+            .any(|n| name == *n)
+        {
+            continue;
+        }
+        let to = dst.join(&name);
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+/// A finished command's output.
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Out {
+    /// Both streams, for assertion messages.
+    pub fn all(&self) -> String {
+        format!("--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr)
+    }
+}
