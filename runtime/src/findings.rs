@@ -35,7 +35,7 @@ impl Report {
         fallback_signal: i32,
         fallback_message: String,
     ) -> Report {
-        let all = symbols::symbolize(&raw.ips);
+        let all = symbols::symbolize_isolated(&raw.ips);
         let frames = symbols::user_view(&all);
         let kind = raw.kind.unwrap_or(fallback_kind);
         let signal = if raw.kind.is_some() {

@@ -58,6 +58,17 @@ pub fn die_with_parent() {
     };
 }
 
+/// Turns core dumps off: with `ulimit -c unlimited` every crash would otherwise write a core
+/// file (slow, and litter in the user's directory).
+pub fn disable_core_dumps() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `zero` is a valid rlimit; lowering a limit needs no privilege.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
+}
+
 /// Ends the process at once, without destructors or atexit handlers (a forked child must not
 /// flush buffers or run cleanups it inherited from the parent).
 pub fn exit_now(code: i32) -> ! {

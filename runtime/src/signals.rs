@@ -34,6 +34,7 @@ fn record() -> Option<&'static ExecRecord> {
 
 /// Installs the panic hook and the signal handlers in a fuzzing (or replay) child.
 pub fn install(record: &'static ExecRecord) -> std::io::Result<()> {
+    crate::process::disable_core_dumps();
     RECORD.store(
         record as *const ExecRecord as *mut ExecRecord,
         Ordering::Release,
