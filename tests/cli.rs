@@ -49,7 +49,7 @@ fn unknown_target_exits_2_and_lists_the_real_ones() {
     );
     assert!(
         out.stderr
-            .contains("clean, hang, oom, overflow, shallow, two_panics, typed"),
+            .contains("clean, hang, init_reject, oom, overflow, shallow, two_panics, typed"),
         "{}",
         out.all()
     );
@@ -91,4 +91,21 @@ fn bad_arguments_are_usage_errors() {
     let out = fx.run(&["run", "clean", "--max-total-time", "soon"]);
     assert_eq!(out.code, Some(2), "{}", out.all());
     assert!(out.stderr.contains("not a duration"), "{}", out.all());
+}
+
+#[test]
+fn target_without_the_runtime_is_refused_with_advice() {
+    let fx = Fixture::new("broken");
+    let out = fx.run(&["run", "not_a_harness", "--runs", "10"]);
+    assert_eq!(out.code, Some(2), "{}", out.all());
+    assert!(
+        out.stderr.contains("does not use the protocrash runtime"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains(r#"protocrash = "0.1""#),
+        "{}",
+        out.all()
+    );
 }

@@ -283,3 +283,27 @@ fn printed_reproduce_command_reproduces_the_crash() {
         .unwrap_or("");
     assert!(first_frame.contains("findings::shallow"), "{}", repro.all());
 }
+
+#[test]
+fn init_runs_first_and_rejected_inputs_never_enter_the_corpus() {
+    let fx = Fixture::new("findings");
+    let out = fuzz(&fx, "init_reject", &["--runs", "300000"]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let queue: Vec<Vec<u8>> = std::fs::read_dir(fx.worker_dir("init_reject").join("queue"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert!(
+        queue.len() >= 2,
+        "the target has coverage to find: {queue:?}"
+    );
+    assert!(
+        queue.iter().all(|q| q.first() != Some(&b'r')),
+        "a rejected input was kept: {queue:?}"
+    );
+    let corpus = fx.path().join("fuzz/corpus/init_reject");
+    for e in std::fs::read_dir(corpus).unwrap().flatten() {
+        assert_ne!(std::fs::read(e.path()).unwrap().first(), Some(&b'r'));
+    }
+}

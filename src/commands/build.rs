@@ -9,11 +9,23 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
     let project = Project::locate(args.project.fuzz_dir.as_deref())?;
     let targets = match args.target.as_deref() {
         Some(t) => vec![project.target(Some(t))?],
-        None => project
-            .targets
-            .iter()
-            .map(|t| project.target(Some(t)))
-            .collect::<Result<_>>()?,
+        None => {
+            for t in &project.foreign {
+                eprintln!("note: skipping '{t}': it does not use the protocrash runtime");
+            }
+            let ours: Vec<String> = project
+                .targets
+                .iter()
+                .filter(|t| !project.foreign.contains(t))
+                .cloned()
+                .collect();
+            if ours.is_empty() {
+                anyhow::bail!(
+                    "no protocrash targets to build; add one with `cargo protocrash add NAME`"
+                );
+            }
+            ours
+        }
     };
     for (name, path) in
         crate::builder::build(&project, &targets, &super::build_options(&args.build))?
