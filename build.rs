@@ -5,11 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("runtime source dir")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("runtime source dir").flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -31,24 +27,19 @@ fn main() {
     let mut code = String::from("/// The embedded runtime source: (path relative to the runtime root, contents).\npub const FILES: &[(&str, &str)] = &[\n");
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for f in &files {
-        let rel = f
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
         let text = std::fs::read_to_string(f).unwrap();
         for b in rel.bytes().chain(text.bytes()) {
             hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
         }
-        writeln!(
-            code,
-            "    ({rel:?}, include_str!({:?})),",
-            f.display().to_string()
-        )
-        .unwrap();
+        writeln!(code, "    ({rel:?}, include_str!({:?})),", f.display().to_string()).unwrap();
     }
     code.push_str("];\n");
-    writeln!(code, "/// Hash of the embedded source, naming its extracted copy.\npub const HASH: &str = \"{hash:016x}\";").unwrap();
+    writeln!(
+        code,
+        "/// Hash of the embedded source, naming its extracted copy.\npub const HASH: &str = \"{hash:016x}\";"
+    )
+    .unwrap();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("runtime_files.rs");
     std::fs::write(out, code).unwrap();
 }

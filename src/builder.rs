@@ -12,12 +12,18 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-/// SanitizerCoverage on stable rustc: per-edge 8-bit counters and a PC table.
-pub const SANCOV_FLAGS: [&str; 4] = [
+/// SanitizerCoverage on stable rustc: per-edge 8-bit counters, a PC table, compare tracing.
+pub const SANCOV_FLAGS: [&str; 6] = [
     "-Cpasses=sancov-module",
     "-Cllvm-args=-sanitizer-coverage-level=3",
     "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
     "-Cllvm-args=-sanitizer-coverage-pc-table",
+    // Compare and switch hooks: value profile and input-to-state (see runtime/src/cmp.rs).
+    "-Cllvm-args=-sanitizer-coverage-trace-compares",
+    // Keep slice/string equality as `bcmp`/`memcmp` calls the runtime can see: codegen would
+    // otherwise expand them into loads after the sancov pass ran (clang's
+    // -fsanitize=fuzzer gets the same effect from -fno-builtin-memcmp).
+    "-Cllvm-args=-max-loads-per-memcmp=0",
 ];
 
 /// How to build.
@@ -34,16 +40,9 @@ pub struct BuildOptions {
 }
 
 /// Builds `targets` and returns each harness binary.
-pub fn build(
-    project: &Project,
-    targets: &[String],
-    opts: &BuildOptions,
-) -> Result<BTreeMap<String, PathBuf>> {
+pub fn build(project: &Project, targets: &[String], opts: &BuildOptions) -> Result<BTreeMap<String, PathBuf>> {
     let runtime = crate::runtime_src::ensure()?;
-    let patch = format!(
-        "patch.crates-io.protocrash.path={}",
-        toml_string(&runtime.display().to_string())
-    );
+    let patch = format!("patch.crates-io.protocrash.path={}", toml_string(&runtime.display().to_string()));
     let skip = runtime_only_crates(project, &patch)?;
     let host = host_triple()?;
     let target_dir = opts
@@ -63,16 +62,10 @@ pub fn build(
         .target(&host)
         .target_dir(&target_dir)
         .env("RUSTFLAGS", rustflags.trim())
-        .env(
-            "RUSTC_WRAPPER",
-            std::env::current_exe().context("cannot find the cargo-protocrash binary")?,
-        )
+        .env("RUSTC_WRAPPER", std::env::current_exe().context("cannot find the cargo-protocrash binary")?)
         .env(WRAPPER_ENV, "1")
         .env(SKIP_ENV, skip.join(","))
-        .env(
-            INNER_ENV,
-            std::env::var_os("RUSTC_WRAPPER").unwrap_or_default(),
-        )
+        .env(INNER_ENV, std::env::var_os("RUSTC_WRAPPER").unwrap_or_default())
         .env(format!("CARGO_PROFILE_{profile}_DEBUG_ASSERTIONS"), "true")
         .env(format!("CARGO_PROFILE_{profile}_OVERFLOW_CHECKS"), "true")
         .env(format!("CARGO_PROFILE_{profile}_CODEGEN_UNITS"), "1")
@@ -83,14 +76,8 @@ pub fn build(
     // The runtime's own hot loop is built fast whatever the profile asks of user code.
     let p = profile.to_lowercase();
     for pkg in ["protocrash", "protocrash-proto"] {
-        for setting in [
-            "debug-assertions=false",
-            "overflow-checks=false",
-            "opt-level=3",
-        ] {
-            cargo = cargo
-                .arg("--config")
-                .arg(format!("profile.{p}.package.{pkg}.{setting}"));
+        for setting in ["debug-assertions=false", "overflow-checks=false", "opt-level=3"] {
+            cargo = cargo.arg("--config").arg(format!("profile.{p}.package.{pkg}.{setting}"));
         }
     }
     if !opts.dev {
@@ -110,15 +97,8 @@ pub fn build(
 
 /// Runs cargo with JSON messages on stdout (rendered diagnostics are echoed as cargo would
 /// print them) and cargo's own progress and errors on the inherited stderr.
-fn run_cargo(
-    mut cmd: std::process::Command,
-    targets: &[String],
-) -> Result<BTreeMap<String, PathBuf>> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("cannot run cargo")?;
+fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("cannot run cargo")?;
     let stdout = child.stdout.take().expect("piped");
     let mut bins = BTreeMap::new();
     for line in std::io::BufReader::new(stdout).lines() {
@@ -140,10 +120,7 @@ fn run_cargo(
     }
     let status = child.wait().context("cannot wait for cargo")?;
     if !status.success() {
-        bail!(
-            "building {} failed; cargo's errors are above",
-            targets.join(", ")
-        );
+        bail!("building {} failed; cargo's errors are above", targets.join(", "));
     }
     for t in targets {
         if !bins.contains_key(t) {
@@ -160,18 +137,9 @@ fn runtime_only_crates(project: &Project, patch: &str) -> Result<Vec<String>> {
         .manifest_path(&project.manifest)
         .other_options(vec!["--config".to_string(), patch.to_string()])
         .exec()
-        .with_context(|| {
-            format!(
-                "cannot resolve the dependencies of {}",
-                project.manifest.display()
-            )
-        })?;
-    let resolve = meta
-        .resolve
-        .as_ref()
-        .context("cargo metadata returned no dependency graph")?;
-    let nodes: HashMap<&PackageId, &cargo_metadata::Node> =
-        resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+        .with_context(|| format!("cannot resolve the dependencies of {}", project.manifest.display()))?;
+    let resolve = meta.resolve.as_ref().context("cargo metadata returned no dependency graph")?;
+    let nodes: HashMap<&PackageId, &cargo_metadata::Node> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
     let is_runtime = |id: &PackageId| meta[id].name.as_str() == "protocrash";
     // Everything reachable from the workspace without walking through the runtime.
     let mut user: HashSet<&PackageId> = HashSet::new();
@@ -188,12 +156,7 @@ fn runtime_only_crates(project: &Project, patch: &str) -> Result<Vec<String>> {
         .packages
         .iter()
         .filter(|p| !user.contains(&p.id))
-        .flat_map(|p| {
-            p.targets
-                .iter()
-                .filter(|t| t.is_lib() || t.is_rlib())
-                .map(|t| t.name.replace('-', "_"))
-        })
+        .flat_map(|p| p.targets.iter().filter(|t| t.is_lib() || t.is_rlib()).map(|t| t.name.replace('-', "_")))
         .collect();
     skip.sort();
     skip.dedup();
@@ -202,10 +165,7 @@ fn runtime_only_crates(project: &Project, patch: &str) -> Result<Vec<String>> {
 
 fn host_triple() -> Result<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = std::process::Command::new(rustc)
-        .arg("-vV")
-        .output()
-        .context("cannot run `rustc -vV`")?;
+    let out = std::process::Command::new(rustc).arg("-vV").output().context("cannot run `rustc -vV`")?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .find_map(|l| l.strip_prefix("host: "))

@@ -50,6 +50,10 @@ pub struct CampaignConfig {
     pub max_total_time: Option<Duration>,
     /// Stop at the first finding.
     pub fail_fast: bool,
+    /// Comparison feedback.
+    pub cmp: bool,
+    /// Dictionary tokens.
+    pub dict: Vec<Vec<u8>>,
     /// Plain periodic lines even on a terminal.
     pub plain: bool,
     /// Builds the reproduce command for a finding.
@@ -71,12 +75,8 @@ impl ReproCommand {
         let path = display_path(Path::new(&finding.artifact));
         let mut cmd = format!("{} {}", self.prefix, shell_quote(&path));
         match finding.kind {
-            protocrash_proto::finding::FindingKind::Hang => {
-                cmd += &format!(" --timeout {}ms", cfg.timeout.as_millis())
-            }
-            protocrash_proto::finding::FindingKind::Oom => {
-                cmd += &format!(" --rss-limit-mb {}", cfg.rss_limit_mb)
-            }
+            protocrash_proto::finding::FindingKind::Hang => cmd += &format!(" --timeout {}ms", cfg.timeout.as_millis()),
+            protocrash_proto::finding::FindingKind::Oom => cmd += &format!(" --rss-limit-mb {}", cfg.rss_limit_mb),
             _ => {}
         }
         for o in &self.options {
@@ -89,17 +89,12 @@ impl ReproCommand {
 
 /// A path relative to the current directory when it lies below it.
 pub fn display_path(p: &Path) -> String {
-    let rel = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    let rel = std::env::current_dir().ok().and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf));
     rel.unwrap_or_else(|| p.to_path_buf()).display().to_string()
 }
 
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+".contains(&b))
-    {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+".contains(&b)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -139,16 +134,12 @@ struct Worker {
 
 impl Worker {
     fn hits(&self) -> u64 {
-        self.stats.as_ref().map_or(0, |s| {
-            s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms)
-        })
+        self.stats.as_ref().map_or(0, |s| s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms))
     }
 
     fn unique(&self) -> u64 {
         self.stats.as_ref().map_or(0, |s| {
-            s.get(StatField::UniqueCrashes)
-                + s.get(StatField::UniqueHangs)
-                + s.get(StatField::UniqueOoms)
+            s.get(StatField::UniqueCrashes) + s.get(StatField::UniqueHangs) + s.get(StatField::UniqueOoms)
         })
     }
 
@@ -186,10 +177,7 @@ impl Worker {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Runs a campaign to its end.
@@ -205,16 +193,12 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     write_campaign_file(cfg)?;
     // Counters of earlier runs in this sync dir carry on; this run's finds are the growth.
     let worker_dir = cfg.sync_dir.join(worker_dir_name(&cfg.node, 0));
-    let base_hits = StatsMap::open(&worker_dir.join("stats"))?.map_or(0, |s| {
-        s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms)
-    });
+    let base_hits = StatsMap::open(&worker_dir.join("stats"))?
+        .map_or(0, |s| s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms));
     let mut worker = spawn_worker(cfg, 0)?;
     let start = Instant::now();
     let mut display = Display::new(cfg.plain);
-    let mut printed: HashSet<String> = read_findings(&worker.dir)
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
+    let mut printed: HashSet<String> = read_findings(&worker.dir).into_iter().map(|f| f.id).collect();
     let known_at_start = printed.clone();
     let mut base_execs = None;
     let mut stop_sent: Option<Instant> = None;
@@ -238,9 +222,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         }
         let out_of_time = cfg.max_total_time.is_some_and(|t| start.elapsed() >= t);
         let failed_fast = cfg.fail_fast && worker.hits() > base_hits;
-        if stop_sent.is_none()
-            && (interrupted.load(Ordering::Relaxed) || out_of_time || failed_fast)
-        {
+        if stop_sent.is_none() && (interrupted.load(Ordering::Relaxed) || out_of_time || failed_fast) {
             worker.request_stop();
             stop_sent = Some(Instant::now());
         }
@@ -257,13 +239,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
             }
         }
         if let Some(s) = &worker.stats {
-            display.update(&snapshot(
-                cfg,
-                s,
-                &worker.dir,
-                start.elapsed(),
-                base_execs.unwrap_or(0),
-            ));
+            display.update(&snapshot(cfg, s, &worker.dir, start.elapsed(), base_execs.unwrap_or(0)));
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -272,10 +248,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         display.message(&line);
     }
     check_exit(&worker, status, interrupted.load(Ordering::Relaxed))?;
-    let stats = worker
-        .stats
-        .as_ref()
-        .context("the worker ended before reporting any figures")?;
+    let stats = worker.stats.as_ref().context("the worker ended before reporting any figures")?;
     let findings = read_findings(&worker.dir);
     for f in &findings {
         if printed.insert(f.id.clone()) {
@@ -291,11 +264,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         edges: protocrash_proto::coverage::count_edges(&union),
         corpus: stats.get(StatField::Corpus),
         hits: worker.hits().saturating_sub(base_hits),
-        new_ids: findings
-            .iter()
-            .filter(|f| !known_at_start.contains(&f.id))
-            .map(|f| f.id.clone())
-            .collect(),
+        new_ids: findings.iter().filter(|f| !known_at_start.contains(&f.id)).map(|f| f.id.clone()).collect(),
         findings,
         interrupted: interrupted.load(Ordering::Relaxed),
         exported,
@@ -304,11 +273,9 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
 
 fn spawn_worker(cfg: &CampaignConfig, index: usize) -> Result<Worker> {
     let dir = cfg.sync_dir.join(worker_dir_name(&cfg.node, index));
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the worker directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the worker directory {}", dir.display()))?;
     let log = dir.join("worker.log");
-    let log_file =
-        std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let log_file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let wc = WorkerConfig {
         version: PROTOCOL_VERSION,
         target: cfg.target.clone(),
@@ -321,6 +288,8 @@ fn spawn_worker(cfg: &CampaignConfig, index: usize) -> Result<Worker> {
         rss_limit_mb: cfg.rss_limit_mb,
         max_len: cfg.max_len,
         max_execs: cfg.runs.unwrap_or(u64::MAX),
+        cmp: cfg.cmp,
+        dict: cfg.dict.iter().map(|t| protocrash_proto::dict::to_hex(t)).collect(),
     };
     let child = std::process::Command::new(&cfg.harness)
         .env(WORKER_ENV, wc.encode())
@@ -332,13 +301,7 @@ fn spawn_worker(cfg: &CampaignConfig, index: usize) -> Result<Worker> {
         .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start the harness {}", cfg.harness.display()))?;
-    Ok(Worker {
-        dir,
-        child,
-        stats: None,
-        log,
-        log_pos: 0,
-    })
+    Ok(Worker { dir, child, stats: None, log, log_pos: 0 })
 }
 
 fn check_exit(worker: &Worker, status: std::process::ExitStatus, interrupted: bool) -> Result<()> {
@@ -358,23 +321,14 @@ fn check_exit(worker: &Worker, status: std::process::ExitStatus, interrupted: bo
     if status.signal() == Some(libc_sigkill()) && interrupted {
         return Ok(());
     }
-    bail!(
-        "the worker failed ({status}); everything it saved is kept in {}\n{tail}",
-        worker.dir.display()
-    )
+    bail!("the worker failed ({status}); everything it saved is kept in {}\n{tail}", worker.dir.display())
 }
 
 const fn libc_sigkill() -> i32 {
     9
 }
 
-fn snapshot(
-    cfg: &CampaignConfig,
-    s: &StatsMap,
-    dir: &Path,
-    elapsed: Duration,
-    base_execs: u64,
-) -> Snapshot {
+fn snapshot(cfg: &CampaignConfig, s: &StatsMap, dir: &Path, elapsed: Duration, base_execs: u64) -> Snapshot {
     let execs = (s.get(StatField::ExecSeq) / 2).saturating_sub(base_execs);
     let mut union = Vec::new();
     if WorkerState::from_word(s.get(StatField::State)) != WorkerState::Starting {
@@ -408,11 +362,7 @@ pub fn read_findings(worker_dir: &Path) -> Vec<Finding> {
 
 /// One finding as announced during the run.
 pub fn describe_new_finding(f: &Finding, cfg: &CampaignConfig) -> String {
-    let at = if f.location.is_empty() {
-        String::new()
-    } else {
-        format!(" at {}", f.location)
-    };
+    let at = if f.location.is_empty() { String::new() } else { format!(" at {}", f.location) };
     format!(
         "protocrash: found a new {} in '{}': {}{at}\n  saved: {} ({} bytes)\n  reproduce: {}",
         f.kind.describe(),
@@ -464,8 +414,7 @@ fn export_corpus(queue: &Path, corpus_dir: &Path) -> Result<usize> {
             continue;
         }
         if copied == 0 {
-            std::fs::create_dir_all(corpus_dir)
-                .with_context(|| format!("cannot create {}", corpus_dir.display()))?;
+            std::fs::create_dir_all(corpus_dir).with_context(|| format!("cannot create {}", corpus_dir.display()))?;
         }
         std::fs::copy(e.path(), corpus_dir.join(&name))
             .with_context(|| format!("cannot copy {} into {}", name, corpus_dir.display()))?;

@@ -128,6 +128,12 @@ pub struct RunArgs {
     /// Stop at the first finding.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Dictionary file in the AFL++/libFuzzer format (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub dict: Vec<PathBuf>,
+    /// Turn comparison feedback off (value profile, input-to-state, compare tokens).
+    #[arg(long)]
+    pub no_cmp: bool,
     /// The campaign's sync directory (default: fuzz/sync/<target>).
     #[arg(long, value_name = "DIR")]
     pub sync_dir: Option<PathBuf>,
@@ -163,24 +169,16 @@ pub struct ReproArgs {
 /// Parses `250ms`, `90s`, `10m`, `2h`, `1d`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (try 90s, 10m, 250ms)"))?;
+    let n: f64 = num.parse().map_err(|_| format!("'{text}' is not a duration (try 90s, 10m, 250ms)"))?;
     let secs = match unit.trim() {
         "" | "s" | "sec" | "secs" => n,
         "ms" => n / 1000.0,
         "m" | "min" | "mins" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{text}' (use ms, s, m, h or d)"
-            ))
-        }
+        other => return Err(format!("unknown unit '{other}' in '{text}' (use ms, s, m, h or d)")),
     };
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("'{text}' must be a positive duration"));

@@ -48,13 +48,7 @@ impl Display {
     pub fn new(plain: bool) -> Display {
         let term = Term::stdout();
         let live = !plain && term.is_term();
-        Display {
-            term,
-            live,
-            drawn: 0,
-            last_plain: None,
-            plain_every: Duration::from_secs(3),
-        }
+        Display { term, live, drawn: 0, last_plain: None, plain_every: Duration::from_secs(3) }
     }
 
     /// Prints a message above the status.
@@ -79,10 +73,7 @@ impl Display {
                 let _ = self.term.write_line(l);
             }
             self.drawn = lines.len();
-        } else if self
-            .last_plain
-            .is_none_or(|t| t.elapsed() >= self.plain_every)
-        {
+        } else if self.last_plain.is_none_or(|t| t.elapsed() >= self.plain_every) {
             self.last_plain = Some(Instant::now());
             let _ = self.term.write_line(&plain_line(s));
         }
@@ -118,17 +109,12 @@ pub fn clock(d: Duration) -> String {
 }
 
 fn since(d: Option<Duration>) -> String {
-    d.map(|d| format!("{} ago", clock(d)))
-        .unwrap_or_else(|| "never".into())
+    d.map(|d| format!("{} ago", clock(d))).unwrap_or_else(|| "never".into())
 }
 
 fn live_lines(s: &Snapshot) -> Vec<String> {
     let findings = format!("crashes {}  hangs {}  ooms {}", s.crashes, s.hangs, s.ooms);
-    let findings = if s.crashes + s.hangs + s.ooms > 0 {
-        style(findings).red().bold().to_string()
-    } else {
-        findings
-    };
+    let findings = if s.crashes + s.hangs + s.ooms > 0 { style(findings).red().bold().to_string() } else { findings };
     vec![
         format!(
             "{} {} {}",

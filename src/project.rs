@@ -28,7 +28,10 @@ impl Project {
         };
         let manifest = fuzz_dir.join("Cargo.toml");
         if !manifest.is_file() {
-            bail!("no fuzz project at {} (no Cargo.toml there); create one with `cargo protocrash init`", fuzz_dir.display());
+            bail!(
+                "no fuzz project at {} (no Cargo.toml there); create one with `cargo protocrash init`",
+                fuzz_dir.display()
+            );
         }
         let meta = MetadataCommand::new()
             .manifest_path(&manifest)
@@ -48,12 +51,7 @@ impl Project {
         }
         targets.sort();
         let fuzz_dir = fuzz_dir.canonicalize().unwrap_or(fuzz_dir);
-        Ok(Project {
-            manifest: fuzz_dir.join("Cargo.toml"),
-            fuzz_dir,
-            targets,
-            foreign,
-        })
+        Ok(Project { manifest: fuzz_dir.join("Cargo.toml"), fuzz_dir, targets, foreign })
     }
 
     /// Resolves the target a command works on: the one named, or the only one.
@@ -65,10 +63,7 @@ impl Project {
             None if self.targets.is_empty() => {
                 bail!("the fuzz project has no targets; add one with `cargo protocrash add NAME`")
             }
-            None => bail!(
-                "several fuzz targets; name one: {}",
-                self.targets.join(", ")
-            ),
+            None => bail!("several fuzz targets; name one: {}", self.targets.join(", ")),
         };
         if self.foreign.contains(&t) {
             bail!(
@@ -115,8 +110,5 @@ fn find_fuzz_dir() -> Result<PathBuf> {
             return Ok(dir.to_path_buf());
         }
     }
-    bail!(
-        "no fuzz/ directory here or in a parent of {}; create one with `cargo protocrash init`",
-        cwd.display()
-    )
+    bail!("no fuzz/ directory here or in a parent of {}; create one with `cargo protocrash init`", cwd.display())
 }

@@ -28,16 +28,11 @@ fn cache_root() -> PathBuf {
 /// Makes sure this version's runtime is extracted; returns the `runtime` crate directory.
 pub fn ensure() -> Result<PathBuf> {
     let root = cache_root();
-    let dir = root.join(format!(
-        "runtime-{}-{}",
-        env!("CARGO_PKG_VERSION"),
-        embedded::HASH
-    ));
+    let dir = root.join(format!("runtime-{}-{}", env!("CARGO_PKG_VERSION"), embedded::HASH));
     if dir.join(".complete").exists() {
         return Ok(dir.join("runtime"));
     }
-    std::fs::create_dir_all(&root)
-        .with_context(|| format!("cannot create the runtime cache {}", root.display()))?;
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create the runtime cache {}", root.display()))?;
     // Write into a temp dir beside the final one, then rename: a concurrent or interrupted
     // extraction never leaves a half-written runtime behind.
     let tmp = tempfile::Builder::new()
@@ -50,8 +45,7 @@ pub fn ensure() -> Result<PathBuf> {
     if let Err(e) = std::fs::rename(&tmp, &dir) {
         let _ = std::fs::remove_dir_all(&tmp);
         if !dir.join(".complete").exists() {
-            return Err(e)
-                .with_context(|| format!("cannot install the runtime into {}", dir.display()));
+            return Err(e).with_context(|| format!("cannot install the runtime into {}", dir.display()));
         }
     }
     Ok(dir.join("runtime"))
@@ -73,12 +67,7 @@ mod tests {
     #[test]
     fn embeds_both_crates() {
         let names: Vec<&str> = super::embedded::FILES.iter().map(|f| f.0).collect();
-        for must in [
-            "runtime/Cargo.toml",
-            "runtime/src/lib.rs",
-            "proto/Cargo.toml",
-            "proto/src/lib.rs",
-        ] {
+        for must in ["runtime/Cargo.toml", "runtime/src/lib.rs", "proto/Cargo.toml", "proto/src/lib.rs"] {
             assert!(names.contains(&must), "{must} missing from {names:?}");
         }
     }

@@ -11,13 +11,9 @@ pub fn init(crate_dir: &Path, target: &str) -> Result<PathBuf> {
     let crate_name = crate_name(crate_dir)?;
     let fuzz = crate_dir.join("fuzz");
     if fuzz.join("Cargo.toml").exists() {
-        bail!(
-            "{} already exists; add targets with `cargo protocrash add NAME`",
-            fuzz.join("Cargo.toml").display()
-        );
+        bail!("{} already exists; add targets with `cargo protocrash add NAME`", fuzz.join("Cargo.toml").display());
     }
-    std::fs::create_dir_all(fuzz.join("fuzz_targets"))
-        .with_context(|| format!("cannot create {}", fuzz.display()))?;
+    std::fs::create_dir_all(fuzz.join("fuzz_targets")).with_context(|| format!("cannot create {}", fuzz.display()))?;
     let manifest = format!(
         r#"[package]
 name = "{crate_name}-fuzz"
@@ -63,13 +59,10 @@ fn add_target(fuzz: &Path, crate_name: &str, target: &str) -> Result<()> {
         bail!("{} already exists", file.display());
     }
     let manifest_path = fuzz.join("Cargo.toml");
-    let manifest = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let manifest =
+        std::fs::read_to_string(&manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
     if manifest.contains(&format!("name = \"{target}\"\npath = \"fuzz_targets/")) {
-        bail!(
-            "{} already declares a target '{target}'",
-            manifest_path.display()
-        );
+        bail!("{} already declares a target '{target}'", manifest_path.display());
     }
     std::fs::create_dir_all(fuzz.join("fuzz_targets"))?;
     let lib = crate_name.replace('-', "_");
@@ -103,10 +96,7 @@ fn write_new(path: &Path, text: &str) -> Result<()> {
 fn crate_name(crate_dir: &Path) -> Result<String> {
     let manifest = crate_dir.join("Cargo.toml");
     if !manifest.is_file() {
-        bail!(
-            "no Cargo.toml in {}; run this inside the crate to fuzz (or pass --path)",
-            crate_dir.display()
-        );
+        bail!("no Cargo.toml in {}; run this inside the crate to fuzz (or pass --path)", crate_dir.display());
     }
     let meta = cargo_metadata::MetadataCommand::new()
         .manifest_path(&manifest)
@@ -124,9 +114,7 @@ fn crate_name(crate_dir: &Path) -> Result<String> {
 
 fn check_target_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-');
     if !ok {
         bail!("'{name}' is not a valid target name (letters, digits, '_' and '-', not starting with a digit)");

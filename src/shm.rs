@@ -27,13 +27,10 @@ impl StatsMap {
         }
         // SAFETY: the file has exactly STATS_BYTES bytes and its writers (one worker) never
         // resize it once it has that size; every access below goes through atomics.
-        let map = unsafe { MmapMut::map_mut(&file) }
-            .with_context(|| format!("cannot map {}", path.display()))?;
+        let map = unsafe { MmapMut::map_mut(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
         let s = StatsMap { map };
         let w = s.words();
-        if let Err(e) =
-            stats::check_header(w[0].load(Ordering::Acquire), w[1].load(Ordering::Acquire))
-        {
+        if let Err(e) = stats::check_header(w[0].load(Ordering::Acquire), w[1].load(Ordering::Acquire)) {
             if w[0].load(Ordering::Relaxed) == 0 {
                 return Ok(None); // Being initialised.
             }
@@ -73,8 +70,7 @@ pub fn union_coverage(path: &Path, union: &mut Vec<u8>) -> Result<bool> {
     // SAFETY: mapped read-only and only read as bytes. A worker only resizes its map at
     // start-up, before it reports Running; callers map running workers only, so the length
     // checked here stays valid while the map lives (this function's scope).
-    let map =
-        unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
+    let map = unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
     let Ok(header) = CoverageHeader::decode(&map[..COVERAGE_HEADER]) else {
         return Ok(false);
     };
@@ -82,10 +78,7 @@ pub fn union_coverage(path: &Path, union: &mut Vec<u8>) -> Result<bool> {
     if union.len() < n {
         union.resize(n, 0);
     }
-    for (u, &b) in union
-        .iter_mut()
-        .zip(&map[COVERAGE_HEADER..COVERAGE_HEADER + n])
-    {
+    for (u, &b) in union.iter_mut().zip(&map[COVERAGE_HEADER..COVERAGE_HEADER + n]) {
         *u |= b;
     }
     Ok(true)

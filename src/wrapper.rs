@@ -17,14 +17,14 @@ pub const INNER_ENV: &str = "PROTOCRASH_INNER_WRAPPER";
 /// True when cargo invoked us as the rustc wrapper.
 pub fn is_wrapper_call() -> bool {
     std::env::var_os(WRAPPER_ENV).is_some_and(|v| v == "1")
-        && std::env::args_os()
-            .nth(1)
-            .is_some_and(|a| a.to_string_lossy().contains("rustc"))
+        && std::env::args_os().nth(1).is_some_and(|a| a.to_string_lossy().contains("rustc"))
 }
 
 /// Whether an argument is one of the instrumentation flags `builder` adds.
 pub fn is_instrumentation_flag(arg: &str) -> bool {
-    arg == "-Cpasses=sancov-module" || arg.starts_with("-Cllvm-args=-sanitizer-coverage")
+    arg == "-Cpasses=sancov-module"
+        || arg.starts_with("-Cllvm-args=-sanitizer-coverage")
+        || arg == "-Cllvm-args=-max-loads-per-memcmp=0"
 }
 
 /// The arguments to pass on: unchanged for instrumented crates, without sancov flags for
@@ -36,10 +36,9 @@ pub fn filter_args(args: Vec<OsString>, skip: &[&str]) -> Vec<OsString> {
         .and_then(|i| args.get(i + 1))
         .map(|n| n.to_string_lossy().into_owned());
     match crate_name {
-        Some(name) if skip.contains(&name.as_str()) => args
-            .into_iter()
-            .filter(|a| !is_instrumentation_flag(&a.to_string_lossy()))
-            .collect(),
+        Some(name) if skip.contains(&name.as_str()) => {
+            args.into_iter().filter(|a| !is_instrumentation_flag(&a.to_string_lossy())).collect()
+        }
         _ => args,
     }
 }
@@ -88,16 +87,7 @@ mod tests {
             "-Cllvm-args=-other",
         ]);
         let out = filter_args(args, &["protocrash"]);
-        assert_eq!(
-            out,
-            os(&[
-                "--crate-name",
-                "protocrash",
-                "--cfg",
-                "fuzzing",
-                "-Cllvm-args=-other"
-            ])
-        );
+        assert_eq!(out, os(&["--crate-name", "protocrash", "--cfg", "fuzzing", "-Cllvm-args=-other"]));
     }
 
     #[test]

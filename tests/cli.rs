@@ -19,10 +19,7 @@ fn init_add_list_and_the_generated_harness_builds_and_runs() {
     assert_eq!(init.code, Some(0), "{}", init.all());
     assert!(fx.path().join("fuzz/.gitignore").exists());
     let manifest = std::fs::read_to_string(fx.path().join("fuzz/Cargo.toml")).unwrap();
-    assert!(
-        manifest.contains("[dependencies.my-lib]\npath = \"..\""),
-        "{manifest}"
-    );
+    assert!(manifest.contains("[dependencies.my-lib]\npath = \"..\""), "{manifest}");
     let again = fx.run(&["init"]);
     assert_eq!(again.code, Some(2), "{}", again.all());
     assert!(again.stderr.contains("already exists"), "{}", again.all());
@@ -42,14 +39,9 @@ fn unknown_target_exits_2_and_lists_the_real_ones() {
     let fx = Fixture::new("findings");
     let out = fx.run(&["run", "nope", "--runs", "10"]);
     assert_eq!(out.code, Some(2), "{}", out.all());
+    assert!(out.stderr.contains("no fuzz target named 'nope'"), "{}", out.all());
     assert!(
-        out.stderr.contains("no fuzz target named 'nope'"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stderr
-            .contains("clean, hang, init_reject, oom, overflow, shallow, two_panics, typed"),
+        out.stderr.contains("clean, hang, init_reject, oom, overflow, shallow, two_panics, typed"),
         "{}",
         out.all()
     );
@@ -60,16 +52,8 @@ fn harness_that_does_not_compile_exits_2_with_cargos_error() {
     let fx = Fixture::new("broken");
     let out = fx.run(&["build"]);
     assert_eq!(out.code, Some(2), "{}", out.all());
-    assert!(
-        out.stderr.contains("error[E0308]: mismatched types"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stderr.contains("building does_not_build failed"),
-        "{}",
-        out.all()
-    );
+    assert!(out.stderr.contains("error[E0308]: mismatched types"), "{}", out.all());
+    assert!(out.stderr.contains("building does_not_build failed"), "{}", out.all());
 }
 
 #[test]
@@ -78,11 +62,7 @@ fn no_fuzz_project_is_a_clear_error() {
     let fx = Fixture { dir };
     let out = fx.run(&["list"]);
     assert_eq!(out.code, Some(2), "{}", out.all());
-    assert!(
-        out.stderr.contains("cargo protocrash init"),
-        "{}",
-        out.all()
-    );
+    assert!(out.stderr.contains("cargo protocrash init"), "{}", out.all());
 }
 
 #[test]
@@ -98,14 +78,6 @@ fn target_without_the_runtime_is_refused_with_advice() {
     let fx = Fixture::new("broken");
     let out = fx.run(&["run", "not_a_harness", "--runs", "10"]);
     assert_eq!(out.code, Some(2), "{}", out.all());
-    assert!(
-        out.stderr.contains("does not use the protocrash runtime"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stderr.contains(r#"protocrash = "0.1""#),
-        "{}",
-        out.all()
-    );
+    assert!(out.stderr.contains("does not use the protocrash runtime"), "{}", out.all());
+    assert!(out.stderr.contains(r#"protocrash = "0.1""#), "{}", out.all());
 }

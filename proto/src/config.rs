@@ -35,6 +35,10 @@ pub struct WorkerConfig {
     pub max_len: usize,
     /// Total executions this worker may run (u64::MAX = no bound).
     pub max_execs: u64,
+    /// Comparison feedback (value profile, input-to-state, compare tokens).
+    pub cmp: bool,
+    /// User dictionary tokens, hex-encoded (`dict::to_hex`).
+    pub dict: Vec<String>,
 }
 
 impl WorkerConfig {
@@ -109,6 +113,8 @@ mod tests {
             rss_limit_mb: 2048,
             max_len: 65536,
             max_execs: u64::MAX,
+            cmp: true,
+            dict: vec!["4b4559".into()],
         }
     }
 
@@ -128,12 +134,7 @@ mod tests {
 
     #[test]
     fn replay_config_round_trips() {
-        let c = ReplayConfig {
-            version: crate::PROTOCOL_VERSION,
-            timeout_ms: 5,
-            rss_limit_mb: 0,
-            json: true,
-        };
+        let c = ReplayConfig { version: crate::PROTOCOL_VERSION, timeout_ms: 5, rss_limit_mb: 0, json: true };
         assert_eq!(ReplayConfig::decode(&c.encode()).unwrap(), c);
     }
 }

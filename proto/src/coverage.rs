@@ -36,9 +36,7 @@ impl CoverageHeader {
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if version != COVERAGE_VERSION {
-            return Err(format!(
-                "coverage layout {version}, this protocrash reads {COVERAGE_VERSION}"
-            ));
+            return Err(format!("coverage layout {version}, this protocrash reads {COVERAGE_VERSION}"));
         }
         Ok(CoverageHeader {
             map_len: u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes")),
@@ -78,25 +76,16 @@ mod tests {
 
     #[test]
     fn header_round_trips() {
-        let h = CoverageHeader {
-            map_len: 1234,
-            build_id: 0xdead_beef,
-        };
+        let h = CoverageHeader { map_len: 1234, build_id: 0xdead_beef };
         assert_eq!(CoverageHeader::decode(&h.encode()).unwrap(), h);
     }
 
     #[test]
     fn foreign_or_short_header_is_refused() {
         assert!(CoverageHeader::decode(b"short").is_err());
-        let mut bytes = CoverageHeader {
-            map_len: 1,
-            build_id: 1,
-        }
-        .encode();
+        let mut bytes = CoverageHeader { map_len: 1, build_id: 1 }.encode();
         bytes[8] = 9;
-        assert!(CoverageHeader::decode(&bytes)
-            .unwrap_err()
-            .contains("layout 9"));
+        assert!(CoverageHeader::decode(&bytes).unwrap_err().contains("layout 9"));
     }
 
     #[test]

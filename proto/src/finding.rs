@@ -108,13 +108,9 @@ impl FindingIndex {
 
     /// Decodes, refusing other versions.
     pub fn decode(text: &str) -> Result<Self, String> {
-        let idx: FindingIndex =
-            serde_json::from_str(text).map_err(|e| format!("malformed findings index: {e}"))?;
+        let idx: FindingIndex = serde_json::from_str(text).map_err(|e| format!("malformed findings index: {e}"))?;
         if idx.version != FINDINGS_VERSION {
-            return Err(format!(
-                "findings index version {}, expected {FINDINGS_VERSION}",
-                idx.version
-            ));
+            return Err(format!("findings index version {}, expected {FINDINGS_VERSION}", idx.version));
         }
         Ok(idx)
     }

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod coverage;
+pub mod dict;
 pub mod finding;
 pub mod naming;
 pub mod stats;

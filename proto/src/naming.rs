@@ -30,10 +30,7 @@ pub fn parse_queue_name(name: &str) -> Option<QueueName> {
     if content.len() != 16 || !is_hex(content) || cov.len() != 8 || !is_hex(cov) {
         return None;
     }
-    Some(QueueName {
-        content: content.to_string(),
-        cov_hash: u32::from_str_radix(cov, 16).ok()?,
-    })
+    Some(QueueName { content: content.to_string(), cov_hash: u32::from_str_radix(cov, 16).ok()? })
 }
 
 /// Prefix of temporary files; readers skip them, the owner cleans them up.
@@ -55,16 +52,8 @@ pub fn parse_worker_dir_name(name: &str) -> Option<(&str, usize)> {
 
 /// Makes a host name safe as a node name: ASCII letters, digits, `_` and `.`, others as `_`.
 pub fn sanitize_node(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).collect();
     if s.is_empty() {
         "node".into()
     } else {
@@ -78,8 +67,7 @@ pub fn signature_id(signature: &str) -> String {
 }
 
 fn is_hex(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -104,9 +104,7 @@ pub fn check_header(magic: u64, version: u64) -> Result<(), String> {
         return Err("not a protocrash stats file".into());
     }
     if version != STATS_VERSION {
-        return Err(format!(
-            "stats layout {version}, this protocrash reads {STATS_VERSION}"
-        ));
+        return Err(format!("stats layout {version}, this protocrash reads {STATS_VERSION}"));
     }
     Ok(())
 }
@@ -150,21 +148,13 @@ mod tests {
     #[test]
     fn header_check_names_the_problem() {
         assert!(check_header(STATS_MAGIC, STATS_VERSION).is_ok());
-        assert!(check_header(0, STATS_VERSION)
-            .unwrap_err()
-            .contains("not a protocrash"));
-        assert!(check_header(STATS_MAGIC, 9)
-            .unwrap_err()
-            .contains("layout 9"));
+        assert!(check_header(0, STATS_VERSION).unwrap_err().contains("not a protocrash"));
+        assert!(check_header(STATS_MAGIC, 9).unwrap_err().contains("layout 9"));
     }
 
     #[test]
     fn state_words_round_trip() {
-        for s in [
-            WorkerState::Starting,
-            WorkerState::Running,
-            WorkerState::Done,
-        ] {
+        for s in [WorkerState::Starting, WorkerState::Running, WorkerState::Done] {
             assert_eq!(WorkerState::from_word(s as u64), s);
         }
     }

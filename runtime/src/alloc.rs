@@ -23,12 +23,7 @@ pub struct LimitAlloc;
 #[cold]
 fn over_limit(size: usize) -> ! {
     let mut msg = [0u8; 96];
-    let text = format_into(
-        &mut msg,
-        b"allocation of ",
-        size,
-        b" bytes exceeds the memory limit (--rss-limit-mb)",
-    );
+    let text = format_into(&mut msg, b"allocation of ", size, b" bytes exceeds the memory limit (--rss-limit-mb)");
     crate::signals::report_oom(text)
 }
 
@@ -64,12 +59,7 @@ fn format_into<'a>(buf: &'a mut [u8; 96], pre: &[u8], n: usize, post: &[u8]) -> 
 #[cold]
 fn heap_over_limit(live: isize) -> ! {
     let mut msg = [0u8; 96];
-    let text = format_into(
-        &mut msg,
-        b"live heap reached ",
-        live.max(0) as usize,
-        b" bytes, over the memory limit",
-    );
+    let text = format_into(&mut msg, b"live heap reached ", live.max(0) as usize, b" bytes, over the memory limit");
     crate::signals::report_oom(text)
 }
 

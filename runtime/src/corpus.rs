@@ -27,6 +27,8 @@ pub struct Corpus {
     cumulative: Vec<f64>,
     /// Per edge: the smallest entry covering it.
     best: Vec<u32>,
+    /// Scratch for `refresh`: how many entries hold each feature.
+    freq: Vec<u32>,
     dirty: bool,
 }
 
@@ -37,6 +39,7 @@ impl Corpus {
             entries: Vec::new(),
             cumulative: Vec::new(),
             best: vec![NONE; map_len],
+            freq: Vec::new(),
             dirty: false,
         }
     }
@@ -76,13 +79,7 @@ impl Corpus {
                 *slot = id;
             }
         }
-        self.entries.push(Entry {
-            data,
-            edges,
-            fuzzed: 0,
-            finds: 0,
-            favored: true,
-        });
+        self.entries.push(Entry { data, edges, fuzzed: 0, finds: 0, favored: true });
         let prev = self.cumulative.last().copied().unwrap_or(0.0);
         let fresh = self.mean_weight().max(1.0) * 2.0;
         self.cumulative.push(prev + fresh);
@@ -100,14 +97,9 @@ impl Corpus {
     /// Picks an entry to mutate, by weight.
     #[inline]
     pub fn pick(&self, rng: &mut Rng) -> usize {
-        let total = *self
-            .cumulative
-            .last()
-            .expect("corpus is never empty while fuzzing");
+        let total = *self.cumulative.last().expect("corpus is never empty while fuzzing");
         let x = rng.unit() * total;
-        self.cumulative
-            .partition_point(|&c| c <= x)
-            .min(self.entries.len() - 1)
+        self.cumulative.partition_point(|&c| c <= x).min(self.entries.len() - 1)
     }
 
     /// Whether entries were added since the last refresh.
@@ -117,7 +109,15 @@ impl Corpus {
 
     /// Recomputes favoured entries and weights.
     pub fn refresh(&mut self) {
-        let mut freq = vec![0u32; self.best.len()];
+        // Reset only the features entries hold: the feature space is large (edges plus value
+        // profile) and mostly untouched.
+        let freq = &mut self.freq;
+        freq.resize(self.best.len(), 0);
+        for e in &self.entries {
+            for &i in e.edges.iter() {
+                freq[i as usize] = 0;
+            }
+        }
         for e in &self.entries {
             for &i in e.edges.iter() {
                 freq[i as usize] += 1;
@@ -134,7 +134,7 @@ impl Corpus {
         let mut total = 0.0;
         self.cumulative.clear();
         for e in &self.entries {
-            total += weight(e, &freq);
+            total += weight(e, &self.freq);
             self.cumulative.push(total);
         }
         self.dirty = false;
@@ -142,11 +142,7 @@ impl Corpus {
 }
 
 fn weight(e: &Entry, freq: &[u32]) -> f64 {
-    let rarity: f64 = e
-        .edges
-        .iter()
-        .map(|&i| 1.0 / f64::from(freq[i as usize].max(1)))
-        .sum();
+    let rarity: f64 = e.edges.iter().map(|&i| 1.0 / f64::from(freq[i as usize].max(1))).sum();
     let favored = if e.favored { 1.0 } else { 0.2 };
     let size = 1.0 / (1.0 + e.data.len() as f64 / 512.0);
     let fresh = if e.fuzzed == 0 { 4.0 } else { 1.0 };
@@ -176,11 +172,7 @@ mod tests {
             hits[c.pick(&mut rng)] += 1;
         }
         let others_max = hits[..10].iter().copied().max().unwrap();
-        assert!(
-            hits[rare] > 3 * others_max,
-            "rare {} vs others max {others_max}",
-            hits[rare]
-        );
+        assert!(hits[rare] > 3 * others_max, "rare {} vs others max {others_max}", hits[rare]);
     }
 
     #[test]

@@ -60,10 +60,7 @@ pub fn main(init: fn(), target: TargetFn) -> i32 {
             println!("{USAGE}");
             return 0;
         }
-        eprintln!(
-            "protocrash: unknown option {}: this harness takes only input files\n{USAGE}",
-            flag.display()
-        );
+        eprintln!("protocrash: unknown option {}: this harness takes only input files\n{USAGE}", flag.display());
         return 2;
     }
     let cfg = match std::env::var(REPLAY_ENV) {

@@ -38,34 +38,15 @@ impl Report {
         let all = symbols::symbolize_isolated(&raw.ips);
         let frames = symbols::user_view(&all);
         let kind = raw.kind.unwrap_or(fallback_kind);
-        let signal = if raw.kind.is_some() {
-            raw.signal
-        } else {
-            fallback_signal
-        };
-        let message = if raw.message.is_empty() {
-            fallback_message
-        } else {
-            raw.message
-        };
+        let signal = if raw.kind.is_some() { raw.signal } else { fallback_signal };
+        let message = if raw.message.is_empty() { fallback_message } else { raw.message };
         let location = if !raw.location.is_empty() {
             raw.location
         } else {
-            frames
-                .iter()
-                .find(|f| f.user)
-                .and_then(|f| f.place.clone())
-                .unwrap_or_default()
+            frames.iter().find(|f| f.user).and_then(|f| f.place.clone()).unwrap_or_default()
         };
         let signature = symbols::signature(kind, signal, &location, &frames);
-        Report {
-            kind,
-            signal,
-            message,
-            location,
-            frames,
-            signature,
-        }
+        Report { kind, signal, message, location, frames, signature }
     }
 
     /// The multi-line text written beside a reproducer and printed by replays.
@@ -78,10 +59,7 @@ impl Report {
         if !self.location.is_empty() {
             s += &format!("location: {}\n", self.location);
         }
-        s += &format!(
-            "signature: {}\nbacktrace (user frames first):\n",
-            self.signature
-        );
+        s += &format!("signature: {}\nbacktrace (user frames first):\n", self.signature);
         for (i, f) in self.frames.iter().enumerate() {
             s += &format!("  #{i} {f}\n");
         }
@@ -110,22 +88,12 @@ impl FindingStore {
             .and_then(|t| match FindingIndex::decode(&t) {
                 Ok(idx) => Some(idx),
                 Err(e) => {
-                    crate::entry::warn(&format!(
-                        "ignoring findings.json ({e}); findings start afresh, the files stay"
-                    ));
+                    crate::entry::warn(&format!("ignoring findings.json ({e}); findings start afresh, the files stay"));
                     None
                 }
             })
-            .unwrap_or(FindingIndex {
-                version: FINDINGS_VERSION,
-                findings: Vec::new(),
-            });
-        let by_signature = index
-            .findings
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.signature.clone(), i))
-            .collect();
+            .unwrap_or(FindingIndex { version: FINDINGS_VERSION, findings: Vec::new() });
+        let by_signature = index.findings.iter().enumerate().map(|(i, f)| (f.signature.clone(), i)).collect();
         FindingStore {
             worker_dir: worker_dir.to_path_buf(),
             artifact_dir: artifact_dir.to_path_buf(),
@@ -150,9 +118,7 @@ impl FindingStore {
         let known = if raw.kind == Some(FindingKind::Panic) && !raw.location.is_empty() {
             Some(format!("panic|{}", raw.location))
         } else {
-            self.by_frames
-                .get(&(raw.kind, raw.signal, raw.ips.clone()))
-                .cloned()
+            self.by_frames.get(&(raw.kind, raw.signal, raw.ips.clone())).cloned()
         };
         if let Some(sig) = known.filter(|s| self.by_signature.contains_key(s)) {
             self.bump(&sig);
@@ -194,15 +160,11 @@ impl FindingStore {
             .and_then(|_| write_atomic(&folder, &name, input))
             .and_then(|_| write_atomic(&folder, &format!("{name}.txt"), report.render().as_bytes()))
         {
-            crate::entry::warn(&format!(
-                "could not save {} in {}: {e}",
-                report.kind.describe(),
-                folder.display()
-            ));
+            crate::entry::warn(&format!("could not save {} in {}: {e}", report.kind.describe(), folder.display()));
         }
         let artifact = self.artifact_dir.join(&name);
-        if let Err(e) = std::fs::create_dir_all(&self.artifact_dir)
-            .and_then(|_| write_atomic(&self.artifact_dir, &name, input))
+        if let Err(e) =
+            std::fs::create_dir_all(&self.artifact_dir).and_then(|_| write_atomic(&self.artifact_dir, &name, input))
         {
             crate::entry::warn(&format!(
                 "could not copy the reproducer to {}: {e}; it is kept in {}",
@@ -210,8 +172,7 @@ impl FindingStore {
                 folder.join(&name).display()
             ));
         }
-        self.by_signature
-            .insert(report.signature.clone(), self.index.findings.len());
+        self.by_signature.insert(report.signature.clone(), self.index.findings.len());
         self.index.findings.push(Finding {
             signature: report.signature.clone(),
             id,
@@ -233,11 +194,7 @@ impl FindingStore {
 
     fn save_index(&mut self) {
         self.saved_ms = now_ms();
-        if let Err(e) = write_atomic(
-            &self.worker_dir,
-            "findings.json",
-            self.index.encode().as_bytes(),
-        ) {
+        if let Err(e) = write_atomic(&self.worker_dir, "findings.json", self.index.encode().as_bytes()) {
             crate::entry::warn(&format!("could not update findings.json: {e}"));
         }
     }

@@ -73,11 +73,7 @@ pub fn watch(
         }
         if limits.rss_bytes > 0 {
             if let Some(rss) = child.rss_bytes().filter(|&r| r > limits.rss_bytes) {
-                let msg = format!(
-                    "resident memory {} MiB over the {} MiB limit",
-                    rss >> 20,
-                    limits.rss_bytes >> 20
-                );
+                let msg = format!("resident memory {} MiB over the {} MiB limit", rss >> 20, limits.rss_bytes >> 20);
                 return capture_and_kill(child, record, FindingKind::Oom, msg);
             }
         }
@@ -88,19 +84,11 @@ fn classify(exit: Exit, record: &ExecRecord) -> ChildEnd {
     match exit {
         Exit::Code(CHILD_DONE) => ChildEnd::Done,
         Exit::Code(EXIT_SETUP_ERROR) => ChildEnd::SetupError,
-        Exit::Code(CHILD_CAPTURED) => ChildEnd::Finding(
-            record.requested().unwrap_or(FindingKind::Hang),
-            0,
-            "killed by the fork server".into(),
-        ),
-        Exit::Code(code) => ChildEnd::Finding(
-            FindingKind::Signal,
-            0,
-            format!("the target called exit({code})"),
-        ),
-        Exit::Signal(sig) => {
-            ChildEnd::Finding(FindingKind::Signal, sig, format!("killed by signal {sig}"))
+        Exit::Code(CHILD_CAPTURED) => {
+            ChildEnd::Finding(record.requested().unwrap_or(FindingKind::Hang), 0, "killed by the fork server".into())
         }
+        Exit::Code(code) => ChildEnd::Finding(FindingKind::Signal, 0, format!("the target called exit({code})")),
+        Exit::Signal(sig) => ChildEnd::Finding(FindingKind::Signal, sig, format!("killed by signal {sig}")),
     }
 }
 
@@ -132,21 +120,18 @@ impl Workspace {
     fn open(cfg: &WorkerConfig) -> Result<Workspace, String> {
         let dir = &cfg.worker_dir;
         let queue = dir.join("queue");
-        std::fs::create_dir_all(&queue)
-            .map_err(|e| format!("cannot create {}: {e}", queue.display()))?;
+        std::fs::create_dir_all(&queue).map_err(|e| format!("cannot create {}: {e}", queue.display()))?;
         clean_temp_files(&queue);
         let counters = CounterMap::registered();
         if counters.len() == 0 {
             return Err("this harness has no coverage instrumentation; build it with `cargo protocrash build`".into());
         }
         let stats_path = dir.join("stats");
-        let stats = StatsFile::open(&stats_path)
-            .map_err(|e| format!("cannot map {}: {e}", stats_path.display()))?;
+        let stats = StatsFile::open(&stats_path).map_err(|e| format!("cannot map {}: {e}", stats_path.display()))?;
         let cov_path = dir.join("coverage");
         let coverage = CoverageFile::open(&cov_path, counters.len(), build_id(counters.len()))
             .map_err(|e| format!("cannot map {}: {e}", cov_path.display()))?;
-        let region =
-            SharedRegion::new(cfg.max_len).map_err(|e| format!("cannot map shared memory: {e}"))?;
+        let region = SharedRegion::new(cfg.max_len).map_err(|e| format!("cannot map shared memory: {e}"))?;
         let findings = FindingStore::open(dir, &cfg.artifact_dir);
         // A child that died mid-execution in an earlier run left an odd sequence.
         let seq = stats.get(StatField::ExecSeq);
@@ -160,22 +145,15 @@ impl Workspace {
         stats.set(StatField::StartMs, now_ms());
         stats.set(StatField::HeartbeatMs, now_ms());
         stats.set(StatField::Pid, u64::from(std::process::id()));
-        Ok(Workspace {
-            stats,
-            coverage,
-            region,
-            findings,
-        })
+        Ok(Workspace { stats, coverage, region, findings })
     }
 }
 
 /// Identity of this harness build: a stale coverage map from another build must not count.
 fn build_id(map_len: usize) -> u64 {
     let meta = std::fs::metadata("/proc/self/exe").ok();
-    let mtime = meta
-        .as_ref()
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let mtime =
+        meta.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
     let size = meta.map(|m| m.len()).unwrap_or(0);
     let nanos = mtime.map(|d| d.as_nanos() as u64).unwrap_or(0);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -210,10 +188,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         }
     };
     init();
-    let limits = Limits {
-        timeout: Duration::from_millis(cfg.timeout_ms.max(1)),
-        rss_bytes: cfg.rss_limit_mb << 20,
-    };
+    let limits = Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 };
     let mut known_bad: HashSet<String> = HashSet::new();
     let mut generation = 0u64;
     let mut fruitless = 0;
@@ -221,11 +196,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     loop {
         let started_at = seq.load(Ordering::Relaxed);
         if ws.stats.get(StatField::Stop) != 0
-            || started_at / 2
-                >= ws
-                    .stats
-                    .get(StatField::PriorExecs)
-                    .saturating_add(cfg.max_execs)
+            || started_at / 2 >= ws.stats.get(StatField::PriorExecs).saturating_add(cfg.max_execs)
         {
             break;
         }
@@ -271,15 +242,9 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
             }
         }
         // A child that keeps dying before it runs anything is broken, not finding bugs.
-        fruitless = if ended_at == started_at {
-            fruitless + 1
-        } else {
-            0
-        };
+        fruitless = if ended_at == started_at { fruitless + 1 } else { 0 };
         if fruitless >= 3 {
-            crate::entry::error(
-                "the fuzzing child died three times before running the target; giving up",
-            );
+            crate::entry::error("the fuzzing child died three times before running the target; giving up");
             return EXIT_SETUP_ERROR;
         }
         generation += 1;
@@ -289,13 +254,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     0
 }
 
-fn child_main(
-    cfg: &WorkerConfig,
-    target: TargetFn,
-    ws: &Workspace,
-    known_bad: &HashSet<String>,
-    generation: u64,
-) -> ! {
+fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, known_bad: &HashSet<String>, generation: u64) -> ! {
     process::die_with_parent();
     match process::silence_output() {
         Ok(fd) => crate::entry::set_log_fd(fd),
@@ -308,12 +267,7 @@ fn child_main(
     if cfg.rss_limit_mb > 0 {
         crate::alloc::set_limit((cfg.rss_limit_mb << 20) as usize);
     }
-    let shared = Shared {
-        region: &ws.region,
-        stats: &ws.stats,
-        coverage: &ws.coverage,
-        known_bad,
-    };
+    let shared = Shared { region: &ws.region, stats: &ws.stats, coverage: &ws.coverage, known_bad };
     Fuzzer::new(cfg, target, shared, generation).run();
     process::exit_now(CHILD_DONE)
 }

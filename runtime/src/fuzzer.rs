@@ -2,8 +2,9 @@
 //! then the seeds), then pick → mutate → execute → read coverage → keep what is new, until
 //! the execution budget or the master's stop flag. Nothing here allocates per execution.
 
+use crate::cmp;
 use crate::corpus::Corpus as Queue;
-use crate::mutate::havoc;
+use crate::mutate::{havoc, occurrences, put_token, replace_compare, replacement_forms};
 use crate::rng::Rng;
 use crate::sancov::CounterMap;
 use crate::shared::SharedRegion;
@@ -56,16 +57,33 @@ pub struct Fuzzer<'a> {
     len_limit: usize,
     last_progress: u64,
     verbose: bool,
+    /// Comparison feedback on.
+    cmp_on: bool,
+    /// Edges in the coverage map; value-profile features are numbered after them.
+    map_len: usize,
+    /// The user's dictionary.
+    dict: Vec<Vec<u8>>,
+    /// Tokens (from compares or the dictionary) that produced new corpus entries, with the
+    /// number of entries each produced.
+    learned: Vec<(Vec<u8>, u32)>,
+    learned_index: std::collections::HashMap<Vec<u8>, usize>,
+    learned_dirty: bool,
+    /// The token the current mutation wrote, if any (credited when the input is kept).
+    token: [u8; 32],
+    token_len: usize,
+    /// Corpus entries waiting for their input-to-state stage.
+    stage_queue: Vec<usize>,
 }
+
+/// Most executions one input-to-state stage may spend.
+const STAGE_BUDGET: usize = 1024;
+
+/// Most tokens kept in the learned dictionary.
+const LEARNED_MAX: usize = 512;
 
 impl<'a> Fuzzer<'a> {
     /// Prepares a child; `generation` counts the children this worker started before.
-    pub fn new(
-        cfg: &'a WorkerConfig,
-        target: TargetFn,
-        shared: Shared<'a>,
-        generation: u64,
-    ) -> Self {
+    pub fn new(cfg: &'a WorkerConfig, target: TargetFn, shared: Shared<'a>, generation: u64) -> Self {
         let counters = CounterMap::registered();
         let map_len = counters.len();
         let seq = shared.stats.get(StatField::ExecSeq);
@@ -79,7 +97,7 @@ impl<'a> Fuzzer<'a> {
             counters,
             local: vec![0; map_len],
             hits: Vec::with_capacity(map_len),
-            queue: Queue::new(map_len),
+            queue: Queue::new(map_len + cmp::VP_BITS),
             rng: Rng::new(cfg.seed.wrapping_add(generation.wrapping_mul(0x9e37_79b9))),
             buf: Vec::with_capacity(cfg.max_len),
             exported: HashSet::new(),
@@ -89,21 +107,27 @@ impl<'a> Fuzzer<'a> {
             len_limit: MIN_LEN_LIMIT.min(cfg.max_len),
             last_progress: execs,
             verbose: generation == 0,
+            cmp_on: cfg.cmp,
+            map_len,
+            dict: cfg.dict.iter().filter_map(|h| protocrash_proto::dict::from_hex(h)).collect(),
+            learned: Vec::new(),
+            learned_index: std::collections::HashMap::new(),
+            learned_dirty: false,
+            token: [0; 32],
+            token_len: 0,
+            stage_queue: Vec::new(),
             shared,
         }
     }
 
     /// Loads the corpus, then fuzzes until told to stop.
     pub fn run(mut self) {
+        cmp::init();
+        self.load_learned();
         self.counters.clear();
         self.load_corpus();
-        self.len_limit = self
-            .queue
-            .max_input_len()
-            .clamp(MIN_LEN_LIMIT, self.cfg.max_len.max(1));
-        self.shared
-            .stats
-            .set(StatField::State, WorkerState::Running as u64);
+        self.len_limit = self.queue.max_input_len().clamp(MIN_LEN_LIMIT, self.cfg.max_len.max(1));
+        self.shared.stats.set(StatField::State, WorkerState::Running as u64);
         self.publish();
         while self.execs < self.budget_end {
             if self.execs.is_multiple_of(PERIOD) && self.upkeep() {
@@ -112,28 +136,160 @@ impl<'a> Fuzzer<'a> {
             self.fuzz_one();
         }
         self.publish();
+        self.save_learned();
     }
 
     #[inline]
     fn fuzz_one(&mut self) {
+        if let Some(entry) = self.stage_queue.pop() {
+            self.input_to_state_stage(entry);
+            return;
+        }
         let pick = self.queue.pick(&mut self.rng);
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.extend_from_slice(&self.queue.get(pick).data);
-        let other = self.rng.below(self.queue.len());
-        havoc(
-            &mut buf,
-            &mut self.rng,
-            self.len_limit,
-            &self.queue.get(other).data,
-        );
+        self.mutate(&mut buf);
         let (verdict, novel) = self.execute(&buf);
         self.queue.get_mut(pick).fuzzed += 1;
         if novel && verdict == Corpus::Keep {
             self.queue.get_mut(pick).finds += 1;
+            if self.token_len > 0 {
+                self.credit_token();
+            }
             self.keep(&buf, true);
+        } else {
+            cmp::discard();
         }
         self.buf = buf;
+    }
+
+    /// The input-to-state stage (as in AFL++'s CmpLog): re-run a new corpus entry, then try
+    /// every compare operand it met at every place the other operand occurs in it, in every
+    /// form. Deterministic, and a gate whose operand comes straight from the input falls in
+    /// a few executions instead of waiting for a lucky random pick.
+    fn input_to_state_stage(&mut self, entry: usize) {
+        let base = self.queue.get(entry).data.clone();
+        self.execute(&base);
+        cmp::discard();
+        let mut pairs = Vec::new();
+        cmp::snapshot(&mut pairs);
+        let (mut forms, mut places) = (Vec::new(), Vec::new());
+        let mut cand = Vec::with_capacity(base.len());
+        let mut budget = STAGE_BUDGET;
+        for pair in &pairs {
+            replacement_forms(pair, &mut forms);
+            for (from, to, w) in &forms {
+                occurrences(&base, &from[..*w], 8, &mut places);
+                for &at in &places {
+                    if budget == 0 || self.execs >= self.budget_end {
+                        return;
+                    }
+                    budget -= 1;
+                    cand.clear();
+                    cand.extend_from_slice(&base);
+                    cand[at..at + w].copy_from_slice(&to[..*w]);
+                    let (verdict, novel) = self.execute(&cand);
+                    if novel && verdict == Corpus::Keep {
+                        self.token_len = *w;
+                        self.token[..*w].copy_from_slice(&to[..*w]);
+                        self.credit_token();
+                        self.keep(&cand, true);
+                    } else {
+                        cmp::discard();
+                    }
+                }
+            }
+        }
+    }
+
+    /// One mutation: mostly havoc; with comparison feedback, often an input-to-state
+    /// replacement or a compare operand as a token; sometimes a dictionary token.
+    #[inline]
+    fn mutate(&mut self, buf: &mut Vec<u8>) {
+        self.token_len = 0;
+        let choice = self.rng.below(16);
+        if self.cmp_on && choice < 4 {
+            if let Some(pair) = cmp::pick(self.rng.next()) {
+                let mut scratch = [0u8; 32];
+                if let Some(written) = replace_compare(buf, &mut self.rng, &pair, &mut scratch) {
+                    self.token_len = written.len();
+                    self.token[..written.len()].copy_from_slice(written);
+                    return;
+                }
+                // Not in the input: sometimes use the wanted operand as a token.
+                let (bytes, len) = match &pair {
+                    cmp::Pair::Int { b, width, .. } => {
+                        let mut v = [0u8; 32];
+                        v[..8].copy_from_slice(&b.to_le_bytes());
+                        (v, usize::from(*width))
+                    }
+                    cmp::Pair::Mem { b, len, .. } => (*b, *len),
+                };
+                if self.rng.one_in(2) {
+                    put_token(buf, &mut self.rng, self.len_limit.max(len), &bytes[..len]);
+                    self.token_len = len;
+                    self.token[..len].copy_from_slice(&bytes[..len]);
+                    return;
+                }
+            }
+        } else if choice < 6 && !(self.dict.is_empty() && self.learned.is_empty()) {
+            let i = self.rng.below(self.dict.len() + self.learned.len());
+            let token = if i < self.dict.len() { &self.dict[i] } else { &self.learned[i - self.dict.len()].0 };
+            let len = token.len().min(32);
+            self.token[..len].copy_from_slice(&token[..len]);
+            put_token(buf, &mut self.rng, self.len_limit.max(token.len()), token);
+            self.token_len = len;
+            return;
+        }
+        let other = self.rng.below(self.queue.len());
+        havoc(buf, &mut self.rng, self.len_limit, &self.queue.get(other).data);
+    }
+
+    fn credit_token(&mut self) {
+        let token = &self.token[..self.token_len];
+        if let Some(&i) = self.learned_index.get(token) {
+            self.learned[i].1 += 1;
+        } else if self.learned.len() < LEARNED_MAX {
+            self.learned_index.insert(token.to_vec(), self.learned.len());
+            self.learned.push((token.to_vec(), 1));
+            // A new token is rare and precious: save it now, before a finding kills us.
+            self.learned_dirty = true;
+            self.save_learned();
+        }
+        self.learned_dirty = true;
+    }
+
+    /// Carries on with what earlier children of this worker learned.
+    fn load_learned(&mut self) {
+        let Ok(text) = std::fs::read_to_string(self.cfg.worker_dir.join("learned.dict")) else { return };
+        let Ok(tokens) = protocrash_proto::dict::parse(&text) else { return };
+        // Counts are in the comment above each token.
+        let counts = text.lines().filter_map(|l| l.strip_prefix("# ")?.strip_suffix(" new inputs")?.parse().ok());
+        for (token, n) in tokens.into_iter().zip(counts).take(LEARNED_MAX) {
+            self.learned_index.insert(token.clone(), self.learned.len());
+            self.learned.push((token, n));
+        }
+    }
+
+    /// Writes the learned dictionary (most productive first) to `<worker>/learned.dict`.
+    fn save_learned(&mut self) {
+        if !self.learned_dirty {
+            return;
+        }
+        let mut tokens: Vec<&(Vec<u8>, u32)> = self.learned.iter().collect();
+        tokens.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut text = String::from(
+            "# Tokens protocrash learned from compares and dictionaries, most productive first.\n# Reuse with --dict.\n",
+        );
+        for (i, (t, n)) in tokens.iter().enumerate() {
+            text += &format!("# {n} new inputs\n");
+            text += &protocrash_proto::dict::format_token(&format!("learned_{i}"), t);
+            text.push('\n');
+        }
+        if write_atomic(&self.cfg.worker_dir, "learned.dict", text.as_bytes()).is_ok() {
+            self.learned_dirty = false;
+        }
     }
 
     /// Runs the target once and drains the counters into `hits`; true if anything is new
@@ -143,7 +299,14 @@ impl<'a> Fuzzer<'a> {
         self.shared.region.set_input(input);
         let seq = self.shared.stats.field(StatField::ExecSeq);
         seq.store(2 * self.execs + 1, Ordering::Relaxed);
+        if self.cmp_on {
+            cmp::set_active(true);
+        }
         let verdict = (self.target)(input);
+        if self.cmp_on {
+            cmp::set_active(false);
+            cmp::end_exec();
+        }
         self.execs += 1;
         seq.store(2 * self.execs, Ordering::Relaxed);
         let local = &self.local;
@@ -155,7 +318,7 @@ impl<'a> Fuzzer<'a> {
             hits.push(((i as u64) << 8) | u64::from(b));
             novel |= b & !local[i] != 0;
         });
-        (verdict, novel)
+        (verdict, novel || cmp::new_features() > 0)
     }
 
     /// Adds the last executed input to the corpus and the shared map; exports it to the
@@ -178,10 +341,19 @@ impl<'a> Fuzzer<'a> {
                 cov_hash = (cov_hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
             }
         }
-        self.queue.add(input.to_vec(), edges.into_boxed_slice());
-        self.shared
-            .stats
-            .set(StatField::Corpus, self.queue.len() as u64);
+        let vp_start = edges.len();
+        cmp::commit(&mut edges);
+        for f in &mut edges[vp_start..] {
+            cov_hash = (cov_hash ^ *f).wrapping_mul(0x0100_0193);
+            *f += self.map_len as u32;
+        }
+        // Compare progress is progress: such inputs are exported like new edges.
+        grew |= edges.len() > vp_start;
+        let id = self.queue.add(input.to_vec(), edges.into_boxed_slice());
+        if self.cmp_on && self.stage_queue.len() < 64 {
+            self.stage_queue.push(id);
+        }
+        self.shared.stats.set(StatField::Corpus, self.queue.len() as u64);
         self.last_progress = self.execs;
         if grew {
             self.shared.stats.set(StatField::LastFindMs, now_ms());
@@ -209,6 +381,10 @@ impl<'a> Fuzzer<'a> {
         if self.queue.is_dirty() || self.execs.is_multiple_of(PERIOD * 64) {
             self.queue.refresh();
         }
+        // Often enough that a child killed by a finding loses little of what it learned.
+        if self.execs.is_multiple_of(PERIOD * 64) {
+            self.save_learned();
+        }
         // Length control: when a while passes without new coverage, allow longer inputs.
         let patience = 4000 * (u64::from(usize::BITS - self.len_limit.leading_zeros()) + 1);
         if self.len_limit < self.cfg.max_len && self.execs - self.last_progress > patience {
@@ -228,26 +404,14 @@ impl<'a> Fuzzer<'a> {
     fn load_corpus(&mut self) {
         let mut sources: Vec<(PathBuf, bool)> = list_files(&self.queue_dir, false, self.verbose)
             .into_iter()
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(parse_queue_name)
-                    .is_some()
-            })
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).and_then(parse_queue_name).is_some())
             .map(|p| (p, true))
             .collect();
-        for name in sources
-            .iter()
-            .filter_map(|(p, _)| p.file_name()?.to_str().and_then(parse_queue_name))
-        {
+        for name in sources.iter().filter_map(|(p, _)| p.file_name()?.to_str().and_then(parse_queue_name)) {
             self.exported.insert(name.cov_hash);
         }
         for dir in &self.cfg.seed_dirs {
-            sources.extend(
-                list_files(dir, true, self.verbose)
-                    .into_iter()
-                    .map(|p| (p, false)),
-            );
+            sources.extend(list_files(dir, true, self.verbose).into_iter().map(|p| (p, false)));
         }
         for (path, from_queue) in sources {
             let Some(data) = read_capped(&path, self.cfg.max_len, self.verbose) else {
@@ -259,6 +423,8 @@ impl<'a> Fuzzer<'a> {
             let (verdict, novel) = self.execute(&data);
             if novel && verdict == Corpus::Keep {
                 self.keep(&data, !from_queue);
+            } else {
+                cmp::discard();
             }
         }
         if self.queue.is_empty() {
@@ -277,10 +443,7 @@ fn list_files(dir: &Path, follow_symlinks: bool, verbose: bool) -> Vec<PathBuf> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
             if verbose {
-                crate::entry::warn(&format!(
-                    "cannot read corpus directory {}: {e}; skipping it",
-                    dir.display()
-                ));
+                crate::entry::warn(&format!("cannot read corpus directory {}: {e}; skipping it", dir.display()));
             }
             return Vec::new();
         }
@@ -293,11 +456,7 @@ fn list_files(dir: &Path, follow_symlinks: bool, verbose: bool) -> Vec<PathBuf> 
             if name.starts_with('.') {
                 return false;
             }
-            let meta = if follow_symlinks {
-                std::fs::metadata(e.path())
-            } else {
-                std::fs::symlink_metadata(e.path())
-            };
+            let meta = if follow_symlinks { std::fs::metadata(e.path()) } else { std::fs::symlink_metadata(e.path()) };
             matches!(meta, Ok(m) if m.is_file())
         })
         .map(|e| e.path())
@@ -309,14 +468,10 @@ fn list_files(dir: &Path, follow_symlinks: bool, verbose: bool) -> Vec<PathBuf> 
 /// Reads at most `max_len` bytes: a huge file is truncated (as libFuzzer does), not loaded.
 fn read_capped(path: &Path, max_len: usize, verbose: bool) -> Option<Vec<u8>> {
     let mut data = Vec::new();
-    let result =
-        std::fs::File::open(path).and_then(|f| f.take(max_len as u64 + 1).read_to_end(&mut data));
+    let result = std::fs::File::open(path).and_then(|f| f.take(max_len as u64 + 1).read_to_end(&mut data));
     if let Err(e) = result {
         if verbose {
-            crate::entry::warn(&format!(
-                "cannot read corpus file {}: {e}; skipping it",
-                path.display()
-            ));
+            crate::entry::warn(&format!("cannot read corpus file {}: {e}; skipping it", path.display()));
         }
         return None;
     }

@@ -9,6 +9,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod alloc;
+mod cmp;
 mod corpus;
 mod entry;
 mod findings;

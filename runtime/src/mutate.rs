@@ -7,22 +7,9 @@ use crate::rng::Rng;
 
 const INTERESTING_8: [u8; 9] = [0x80, 0xff, 0, 1, 16, 32, 64, 100, 127];
 const INTERESTING_16: [u16; 10] = [0x8000, 0xff7f, 128, 255, 256, 512, 1000, 1024, 4096, 0x7fff];
-const INTERESTING_32: [u32; 8] = [
-    0x8000_0000,
-    0xfa00_00fa,
-    0xffff_7fff,
-    0x8000,
-    0xffff,
-    0x1_0000,
-    0x05ff_ff05,
-    0x7fff_ffff,
-];
-const INTERESTING_64: [u64; 4] = [
-    0x8000_0000_0000_0000,
-    0x7fff_ffff_ffff_ffff,
-    u64::MAX,
-    0x1_0000_0000,
-];
+const INTERESTING_32: [u32; 8] =
+    [0x8000_0000, 0xfa00_00fa, 0xffff_7fff, 0x8000, 0xffff, 0x1_0000, 0x05ff_ff05, 0x7fff_ffff];
+const INTERESTING_64: [u64; 4] = [0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff, u64::MAX, 0x1_0000_0000];
 
 /// Number of distinct edit kinds.
 const OPS: usize = 16;
@@ -67,11 +54,7 @@ fn edit(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
         5 => {
             let i = rng.below(len);
             let delta = 1 + rng.below(35) as u8;
-            buf[i] = if rng.one_in(2) {
-                buf[i].wrapping_add(delta)
-            } else {
-                buf[i].wrapping_sub(delta)
-            };
+            buf[i] = if rng.one_in(2) { buf[i].wrapping_add(delta) } else { buf[i].wrapping_sub(delta) };
         }
         6 => add_word(buf, rng, 2),
         7 => add_word(buf, rng, 4),
@@ -139,11 +122,7 @@ fn put_word(buf: &mut [u8], rng: &mut Rng, width: usize, value: u64) {
         return;
     }
     let at = rng.below(buf.len() - width + 1);
-    let bytes = if rng.one_in(2) {
-        value.to_le_bytes()
-    } else {
-        (value << (64 - 8 * width)).to_be_bytes()
-    };
+    let bytes = if rng.one_in(2) { value.to_le_bytes() } else { (value << (64 - 8 * width)).to_be_bytes() };
     buf[at..at + width].copy_from_slice(&bytes[..width]);
 }
 
@@ -160,11 +139,7 @@ fn add_word(buf: &mut [u8], rng: &mut Rng, width: usize) {
     }
     let v = u64::from_le_bytes(raw);
     let delta = 1 + rng.below(35) as u64;
-    let v = if rng.one_in(2) {
-        v.wrapping_add(delta)
-    } else {
-        v.wrapping_sub(delta)
-    };
+    let v = if rng.one_in(2) { v.wrapping_add(delta) } else { v.wrapping_sub(delta) };
     let mut out = v.to_le_bytes();
     if big_endian {
         out[..width].reverse();
@@ -212,6 +187,156 @@ fn splice(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
     buf.extend_from_slice(&other[from..from + take]);
 }
 
+/// Input-to-state replacement: where one operand of a recorded compare appears in the input
+/// (little- or big-endian, at its own width or a narrower one it fits, or off by one), write
+/// the other operand there. Returns the bytes written, or `None` if the operand is not in
+/// the input.
+pub fn replace_compare<'a>(
+    buf: &mut [u8],
+    rng: &mut Rng,
+    pair: &'a crate::cmp::Pair,
+    scratch: &'a mut [u8; 32],
+) -> Option<&'a [u8]> {
+    match pair {
+        crate::cmp::Pair::Int { a, b, width } => {
+            let (from, to) = if rng.one_in(2) { (*a, *b) } else { (*b, *a) };
+            let delta = [0u64, 1, u64::MAX][rng.below(3)];
+            let (from, to) = (from.wrapping_add(delta), to.wrapping_add(delta));
+            let fits = |w: usize| w == 8 || (from >> (8 * w) == 0 && to >> (8 * w) == 0);
+            let widths = [8usize, 4, 2, 1];
+            let mut w = usize::from(*width);
+            // Sometimes a narrower width the values fit in (a u64 compare of a u16 field).
+            if rng.one_in(2) {
+                if let Some(&narrow) = widths.iter().rfind(|&&x| x < w && fits(x)) {
+                    w = narrow;
+                }
+            }
+            if !fits(w) {
+                return None;
+            }
+            let big = rng.one_in(2);
+            let enc = |v: u64, out: &mut [u8]| {
+                if big {
+                    out[..w].copy_from_slice(&v.to_be_bytes()[8 - w..]);
+                } else {
+                    out[..w].copy_from_slice(&v.to_le_bytes()[..w]);
+                }
+            };
+            let mut pat = [0u8; 8];
+            enc(from, &mut pat);
+            enc(to, &mut scratch[..]);
+            let at = find_random(buf, &pat[..w], rng)?;
+            buf[at..at + w].copy_from_slice(&scratch[..w]);
+            Some(&scratch[..w])
+        }
+        crate::cmp::Pair::Mem { a, b, len } => {
+            let (from, to) = if rng.one_in(2) { (&a[..*len], &b[..*len]) } else { (&b[..*len], &a[..*len]) };
+            let at = find_random(buf, from, rng)?;
+            buf[at..at + len].copy_from_slice(to);
+            scratch[..*len].copy_from_slice(to);
+            Some(&scratch[..*len])
+        }
+    }
+}
+
+/// Every (pattern, replacement) form of a compare's operands worth trying in an input:
+/// both directions, off by -1/0/+1, each width both values fit in, both byte orders.
+pub fn replacement_forms(pair: &crate::cmp::Pair, out: &mut Vec<([u8; 32], [u8; 32], usize)>) {
+    out.clear();
+    match pair {
+        crate::cmp::Pair::Int { a, b, width } => {
+            for (from, to) in [(*a, *b), (*b, *a)] {
+                for delta in [0u64, 1, u64::MAX] {
+                    let (from, to) = (from.wrapping_add(delta), to.wrapping_add(delta));
+                    for w in [8usize, 4, 2, 1] {
+                        let fits = w == 8 || (from >> (8 * w) == 0 && to >> (8 * w) == 0);
+                        if w > usize::from(*width) || !fits {
+                            continue;
+                        }
+                        for big in [false, true] {
+                            if big && w == 1 {
+                                continue;
+                            }
+                            let (mut p, mut q) = ([0u8; 32], [0u8; 32]);
+                            if big {
+                                p[..w].copy_from_slice(&from.to_be_bytes()[8 - w..]);
+                                q[..w].copy_from_slice(&to.to_be_bytes()[8 - w..]);
+                            } else {
+                                p[..w].copy_from_slice(&from.to_le_bytes()[..w]);
+                                q[..w].copy_from_slice(&to.to_le_bytes()[..w]);
+                            }
+                            out.push((p, q, w));
+                        }
+                    }
+                }
+            }
+        }
+        crate::cmp::Pair::Mem { a, b, len } => {
+            out.push((*a, *b, *len));
+            out.push((*b, *a, *len));
+        }
+    }
+}
+
+/// Positions where `pat` occurs in `buf` (at most `max`).
+pub fn occurrences(buf: &[u8], pat: &[u8], max: usize, out: &mut Vec<usize>) {
+    out.clear();
+    let Some((&first, rest)) = pat.split_first() else { return };
+    if buf.len() < pat.len() {
+        return;
+    }
+    for i in 0..=buf.len() - pat.len() {
+        if buf[i] == first && rest.iter().zip(&buf[i + 1..]).all(|(x, y)| x == y) {
+            out.push(i);
+            if out.len() == max {
+                return;
+            }
+        }
+    }
+}
+
+/// A random occurrence of `pat` in `buf`.
+///
+/// Compares by hand, first byte first: a slice `==` here would call `bcmp`, which in a
+/// harness is the runtime's own compare hook (a trampoline and an indirect call per window).
+fn find_random(buf: &[u8], pat: &[u8], rng: &mut Rng) -> Option<usize> {
+    let (&first, rest) = pat.split_first()?;
+    if buf.len() < pat.len() {
+        return None;
+    }
+    // Long inputs: search a random 4 KiB window, so the cost does not grow with the input.
+    const WINDOW: usize = 4096;
+    let last = buf.len() - pat.len();
+    let start = if last > WINDOW { rng.below(last - WINDOW + 1) } else { 0 };
+    let end = last.min(start + WINDOW);
+    let mut found = None;
+    let mut seen = 0;
+    for i in start..=end {
+        if buf[i] == first && rest.iter().zip(&buf[i + 1..]).all(|(a, b)| a == b) {
+            seen += 1;
+            if rng.below(seen) == 0 {
+                found = Some(i);
+            }
+        }
+    }
+    found
+}
+
+/// Inserts `token` at a random place, or overwrites with it (dictionary use).
+pub fn put_token(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, token: &[u8]) {
+    if token.is_empty() || token.len() > max_len {
+        return;
+    }
+    if buf.len() >= token.len() && (rng.one_in(2) || buf.len() + token.len() > max_len) {
+        let at = rng.below(buf.len() - token.len() + 1);
+        buf[at..at + token.len()].copy_from_slice(token);
+    } else {
+        let at = rng.below(buf.len() + 1);
+        buf.extend_from_slice(token);
+        buf[at..].rotate_right(token.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +356,34 @@ mod tests {
                 assert_eq!(buf, copy);
             }
         }
+    }
+
+    #[test]
+    fn input_to_state_finds_the_operand_in_either_byte_order() {
+        use crate::cmp::Pair;
+        let pair = Pair::Int { a: 0x0102_0304, b: 0x4142_4344, width: 4 };
+        let mut hits = 0;
+        let mut rng = Rng::new(7);
+        for _ in 0..200 {
+            let mut buf = b"xx\x04\x03\x02\x01yy".to_vec();
+            let mut scratch = [0u8; 32];
+            if replace_compare(&mut buf, &mut rng, &pair, &mut scratch).is_some() {
+                assert_eq!(&buf[2..6], b"\x44\x43\x42\x41");
+                hits += 1;
+            }
+        }
+        assert!(hits > 10, "{hits}");
+    }
+
+    #[test]
+    fn tokens_stay_within_max_len() {
+        let mut rng = Rng::new(1);
+        let mut buf = Vec::new();
+        for _ in 0..100 {
+            put_token(&mut buf, &mut rng, 20, b"KEYWORD");
+            assert!(buf.len() <= 20);
+        }
+        assert!(buf.windows(7).any(|w| w == b"KEYWORD"));
     }
 
     #[test]

@@ -47,24 +47,13 @@ pub fn fork() -> io::Result<Forked> {
 /// killed fork server (and no worker outlives a killed master).
 pub fn die_with_parent() {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory of ours.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
 }
 
 /// Turns core dumps off: with `ulimit -c unlimited` every crash would otherwise write a core
 /// file (slow, and litter in the user's directory).
 pub fn disable_core_dumps() {
-    let zero = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `zero` is a valid rlimit; lowering a limit needs no privilege.
     unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
 }
@@ -111,11 +100,7 @@ impl Child {
         }
         match &self.pidfd {
             Some(fd) => {
-                let mut pfd = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
+                let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
                 let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
                 // SAFETY: one valid pollfd; poll only writes its `revents`.
                 let r = unsafe { libc::poll(&mut pfd, 1, ms) };

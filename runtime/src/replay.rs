@@ -23,10 +23,7 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
             return 2;
         }
     };
-    let limits = Limits {
-        timeout: Duration::from_millis(cfg.timeout_ms.max(1)),
-        rss_bytes: cfg.rss_limit_mb << 20,
-    };
+    let limits = Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 };
     let (mut findings, mut unreadable) = (0, 0);
     for path in files {
         let data = match std::fs::read(path) {
@@ -70,9 +67,7 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
                 crate::entry::error("the replay child could not set itself up");
                 return 2;
             }
-            Ok(ChildEnd::Finding(kind, sig, msg)) => {
-                Some(Report::from_raw(record.read(), kind, sig, msg))
-            }
+            Ok(ChildEnd::Finding(kind, sig, msg)) => Some(Report::from_raw(record.read(), kind, sig, msg)),
             Err(e) => {
                 crate::entry::error(&format!("lost track of the replay child: {e}"));
                 return 2;
@@ -86,11 +81,7 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
             "protocrash: replayed {} input(s): {} ok, {findings} failing{}",
             files.len() - unreadable,
             files.len() - unreadable - findings,
-            if unreadable > 0 {
-                format!(", {unreadable} unreadable")
-            } else {
-                String::new()
-            }
+            if unreadable > 0 { format!(", {unreadable} unreadable") } else { String::new() }
         );
     }
     if findings > 0 {
@@ -102,13 +93,7 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
     }
 }
 
-fn print_outcome(
-    path: &std::path::Path,
-    data: &[u8],
-    ms: f64,
-    report: Option<&Report>,
-    json: bool,
-) {
+fn print_outcome(path: &std::path::Path, data: &[u8], ms: f64, report: Option<&Report>, json: bool) {
     if json {
         let v = match report {
             None => {
@@ -126,12 +111,7 @@ fn print_outcome(
     match report {
         None => println!("{}: ok ({} bytes, {ms:.1} ms)", path.display(), data.len()),
         Some(r) => {
-            println!(
-                "{}: {} ({} bytes)",
-                path.display(),
-                r.kind.describe().to_uppercase(),
-                data.len()
-            );
+            println!("{}: {} ({} bytes)", path.display(), r.kind.describe().to_uppercase(), data.len());
             for line in r.render().lines() {
                 println!("    {line}");
             }

@@ -64,12 +64,7 @@ impl CounterMap {
     pub fn registered() -> Self {
         let n = COUNTERS.count.load(Ordering::Acquire);
         let regions: Vec<(*mut u8, usize)> = (0..n)
-            .map(|i| {
-                (
-                    COUNTERS.starts[i].load(Ordering::Relaxed),
-                    COUNTERS.lens[i].load(Ordering::Relaxed),
-                )
-            })
+            .map(|i| (COUNTERS.starts[i].load(Ordering::Relaxed), COUNTERS.lens[i].load(Ordering::Relaxed)))
             .collect();
         let len = regions.iter().map(|r| r.1).sum();
         CounterMap { regions, len }
@@ -158,10 +153,7 @@ mod tests {
         for (i, v) in [(0usize, 1u8), (4, 7), (5, 255), (20, 2), (46, 9)] {
             region[i] = v;
         }
-        let map = CounterMap {
-            regions: vec![(region.as_mut_ptr(), region.len())],
-            len: region.len(),
-        };
+        let map = CounterMap { regions: vec![(region.as_mut_ptr(), region.len())], len: region.len() };
         let mut hits = Vec::new();
         map.drain(|i, v| hits.push((i, v)));
         assert_eq!(hits, vec![(0, 1), (4, 7), (5, 255), (20, 2), (46, 9)]);

@@ -73,9 +73,7 @@ impl ExecRecord {
     /// Claims the record for a report; false if something already reported (a panic's
     /// `abort` must not overwrite the panic with SIGABRT). Async-signal-safe.
     pub fn claim(&self) -> bool {
-        self.filled
-            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.filled.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// Writes the kind and signal of a claimed report. Async-signal-safe.
@@ -129,28 +127,16 @@ impl ExecRecord {
             return RawReport::default();
         }
         let bytes = |cells: &[AtomicU8], n: u32| -> String {
-            let v: Vec<u8> = cells[..n as usize]
-                .iter()
-                .map(|c| c.load(Ordering::Relaxed))
-                .collect();
+            let v: Vec<u8> = cells[..n as usize].iter().map(|c| c.load(Ordering::Relaxed)).collect();
             String::from_utf8_lossy(&v).into_owned()
         };
         let nips = (self.nips.load(Ordering::Relaxed) as usize).min(MAX_FRAMES);
         RawReport {
             kind: code_kind(self.kind.load(Ordering::Relaxed)),
             signal: self.signal.load(Ordering::Relaxed),
-            message: bytes(
-                &self.msg,
-                self.msg_len.load(Ordering::Relaxed).min(MSG_CAP as u32),
-            ),
-            location: bytes(
-                &self.loc,
-                self.loc_len.load(Ordering::Relaxed).min(LOC_CAP as u32),
-            ),
-            ips: self.ips[..nips]
-                .iter()
-                .map(|c| c.load(Ordering::Relaxed))
-                .collect(),
+            message: bytes(&self.msg, self.msg_len.load(Ordering::Relaxed).min(MSG_CAP as u32)),
+            location: bytes(&self.loc, self.loc_len.load(Ordering::Relaxed).min(LOC_CAP as u32)),
+            ips: self.ips[..nips].iter().map(|c| c.load(Ordering::Relaxed)).collect(),
         }
     }
 
@@ -194,10 +180,7 @@ impl SharedRegion {
         if base == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(SharedRegion {
-            base: base.cast(),
-            input_cap,
-        })
+        Ok(SharedRegion { base: base.cast(), input_cap })
     }
 
     /// The record. The mapping is never unmapped (the region lives as long as the worker), so
@@ -227,11 +210,7 @@ impl SharedRegion {
 
     /// The last input the child stored (parent side, after reaping it).
     pub fn input(&self) -> Vec<u8> {
-        let n = self
-            .record()
-            .input_len
-            .load(Ordering::Acquire)
-            .min(self.input_cap);
+        let n = self.record().input_len.load(Ordering::Acquire).min(self.input_cap);
         // SAFETY: `n <= input_cap` bytes are in the mapping, and the writer (the child) is dead.
         unsafe { std::slice::from_raw_parts(self.input_ptr(), n) }.to_vec()
     }

@@ -12,15 +12,8 @@ static RECORD: AtomicPtr<ExecRecord> = AtomicPtr::new(std::ptr::null_mut());
 static STACK_TOP: AtomicUsize = AtomicUsize::new(0);
 static STACK_LIMIT: AtomicUsize = AtomicUsize::new(0);
 
-const FATAL: [libc::c_int; 7] = [
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGABRT,
-    libc::SIGTRAP,
-    libc::SIGSYS,
-];
+const FATAL: [libc::c_int; 7] =
+    [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT, libc::SIGTRAP, libc::SIGSYS];
 
 /// Signal the fork server sends to ask for a stack capture before it kills a child.
 pub const CAPTURE_SIGNAL: libc::c_int = libc::SIGUSR2;
@@ -35,35 +28,21 @@ fn record() -> Option<&'static ExecRecord> {
 /// Installs the panic hook and the signal handlers in a fuzzing (or replay) child.
 pub fn install(record: &'static ExecRecord) -> std::io::Result<()> {
     crate::process::disable_core_dumps();
-    RECORD.store(
-        record as *const ExecRecord as *mut ExecRecord,
-        Ordering::Release,
-    );
+    RECORD.store(record as *const ExecRecord as *mut ExecRecord, Ordering::Release);
     let here = 0u8;
     STACK_TOP.store(&here as *const u8 as usize, Ordering::Relaxed);
     STACK_LIMIT.store(stack_limit(), Ordering::Relaxed);
     install_alt_stack()?;
     for sig in FATAL {
-        set_handler(
-            sig,
-            on_fatal,
-            libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESETHAND,
-        )?;
+        set_handler(sig, on_fatal, libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESETHAND)?;
     }
-    set_handler(
-        CAPTURE_SIGNAL,
-        on_capture,
-        libc::SA_SIGINFO | libc::SA_ONSTACK,
-    )?;
+    set_handler(CAPTURE_SIGNAL, on_capture, libc::SA_SIGINFO | libc::SA_ONSTACK)?;
     std::panic::set_hook(Box::new(on_panic));
     Ok(())
 }
 
 fn stack_limit() -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid out-pointer.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } == 0;
     if ok && lim.rlim_cur != libc::RLIM_INFINITY {
@@ -91,11 +70,7 @@ fn install_alt_stack() -> std::io::Result<()> {
     if stack == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error());
     }
-    let ss = libc::stack_t {
-        ss_sp: stack,
-        ss_flags: 0,
-        ss_size: SIZE,
-    };
+    let ss = libc::stack_t { ss_sp: stack, ss_flags: 0, ss_size: SIZE };
     // SAFETY: `ss` describes the mapping above, which outlives every handler invocation.
     if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {
         return Err(std::io::Error::last_os_error());
@@ -200,9 +175,7 @@ fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
             rec.set_kind(FindingKind::Panic, 0);
             rec.set_message(info.payload_as_str().unwrap_or("Box<dyn Any>").as_bytes());
             if let Some(loc) = info.location() {
-                rec.set_location(
-                    format!("{}:{}:{}", loc.file(), loc.line(), loc.column()).as_bytes(),
-                );
+                rec.set_location(format!("{}:{}:{}", loc.file(), loc.line(), loc.column()).as_bytes());
             }
             capture_frames(rec);
         }

@@ -15,12 +15,7 @@ pub struct StatsFile {
 }
 
 fn open_rw(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
 }
 
 fn map_shared(file: &File) -> std::io::Result<MmapMut> {
@@ -39,14 +34,9 @@ impl StatsFile {
             file.set_len(0)?;
             file.set_len(STATS_BYTES as u64)?;
         }
-        let stats = StatsFile {
-            map: map_shared(&file)?,
-        };
+        let stats = StatsFile { map: map_shared(&file)? };
         let w = stats.words();
-        if fresh
-            || stats::check_header(w[0].load(Ordering::Relaxed), w[1].load(Ordering::Relaxed))
-                .is_err()
-        {
+        if fresh || stats::check_header(w[0].load(Ordering::Relaxed), w[1].load(Ordering::Relaxed)).is_err() {
             for word in w {
                 word.store(0, Ordering::Relaxed);
             }
@@ -94,18 +84,12 @@ impl CoverageFile {
     /// another build (other length or id) is stale and starts empty.
     pub fn open(path: &Path, len: usize, build_id: u64) -> std::io::Result<Self> {
         let file = open_rw(path)?;
-        let want = CoverageHeader {
-            map_len: len as u64,
-            build_id,
-        };
+        let want = CoverageHeader { map_len: len as u64, build_id };
         let total = (COVERAGE_HEADER + len) as u64;
         let mut head = [0u8; COVERAGE_HEADER];
         let current = if file.metadata()?.len() == total {
             use std::io::Read;
-            (&file)
-                .read_exact(&mut head)
-                .ok()
-                .and_then(|_| CoverageHeader::decode(&head).ok())
+            (&file).read_exact(&mut head).ok().and_then(|_| CoverageHeader::decode(&head).ok())
         } else {
             None
         };
@@ -122,19 +106,11 @@ impl CoverageFile {
     pub fn buckets(&self) -> &[AtomicU8] {
         // SAFETY: the mapping is COVERAGE_HEADER + len bytes (set above); AtomicU8 has the size
         // and alignment of u8; every access after construction goes through these atomics.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.map.as_ptr().add(COVERAGE_HEADER) as *const AtomicU8,
-                self.len,
-            )
-        }
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(COVERAGE_HEADER) as *const AtomicU8, self.len) }
     }
 
     /// Edges with any bucket seen.
     pub fn count_edges(&self) -> u64 {
-        self.buckets()
-            .iter()
-            .filter(|b| b.load(Ordering::Relaxed) != 0)
-            .count() as u64
+        self.buckets().iter().filter(|b| b.load(Ordering::Relaxed) != 0).count() as u64
     }
 }

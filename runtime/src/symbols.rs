@@ -80,10 +80,7 @@ pub fn symbolize(ips: &[usize]) -> Vec<Frame> {
         // Return addresses point after the call; step back into the calling instruction.
         let addr = ip.saturating_sub(1) as *mut std::ffi::c_void;
         backtrace::resolve(addr, |sym| {
-            let func = sym
-                .name()
-                .map(|n| format!("{n:#}"))
-                .unwrap_or_else(|| "<unknown>".into());
+            let func = sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into());
             let place = match (sym.filename(), sym.lineno()) {
                 (Some(file), Some(line)) => Some(format!("{}:{line}", file.display())),
                 _ => None,
@@ -92,11 +89,7 @@ pub fn symbolize(ips: &[usize]) -> Vec<Frame> {
             frames.push(Frame { func, place, user });
         });
         if frames.len() == before {
-            frames.push(Frame {
-                func: format!("{ip:#x}"),
-                place: None,
-                user: false,
-            });
+            frames.push(Frame { func: format!("{ip:#x}"), place: None, user: false });
         }
     }
     frames
@@ -129,18 +122,15 @@ fn runtime_root() -> &'static str {
 fn is_user(func: &str, place: Option<&str>) -> bool {
     if let Some(p) = place {
         // The standard library (/rustc/<hash>/…), the runtime, and the unwinder it uses.
-        if p.starts_with("/rustc/") || p.starts_with(runtime_root()) || p.contains("/backtrace-0.")
-        {
+        if p.starts_with("/rustc/") || p.starts_with(runtime_root()) || p.contains("/backtrace-0.") {
             return false;
         }
     }
     if RUNTIME_PREFIXES.iter().any(|p| func.starts_with(p)) {
         return false;
     }
-    if matches!(
-        func,
-        "main" | "abort" | "raise" | "gsignal" | "_start" | "<unknown>" | "__restore_rt"
-    ) || func.starts_with("0x")
+    if matches!(func, "main" | "abort" | "raise" | "gsignal" | "_start" | "<unknown>" | "__restore_rt")
+        || func.starts_with("0x")
     {
         return false;
     }
@@ -167,21 +157,12 @@ pub fn signature(kind: FindingKind, signal: i32, location: &str, frames: &[Frame
     if kind == FindingKind::Panic && !location.is_empty() {
         return format!("panic|{location}");
     }
-    let with_lines = matches!(
-        kind,
-        FindingKind::Signal | FindingKind::Oom | FindingKind::Panic
-    );
+    let with_lines = matches!(kind, FindingKind::Signal | FindingKind::Oom | FindingKind::Panic);
     let top: Vec<String> = frames
         .iter()
         .filter(|f| f.user)
         .take(3)
-        .map(|f| {
-            if with_lines {
-                f.to_string()
-            } else {
-                f.func.clone()
-            }
-        })
+        .map(|f| if with_lines { f.to_string() } else { f.func.clone() })
         .collect();
     let kind_key = match kind {
         FindingKind::Signal => format!("signal-{signal}"),
@@ -195,11 +176,7 @@ mod tests {
     use super::*;
 
     fn frame(func: &str, place: Option<&str>) -> Frame {
-        Frame {
-            func: func.into(),
-            place: place.map(Into::into),
-            user: is_user(func, place),
-        }
+        Frame { func: func.into(), place: place.map(Into::into), user: is_user(func, place) }
     }
 
     #[test]
@@ -232,25 +209,10 @@ mod tests {
     #[test]
     fn signatures_key_panics_by_location_and_signals_by_frames() {
         let frames = vec![frame("a::f", Some("x:1")), frame("a::g", Some("x:2"))];
-        assert_eq!(
-            signature(FindingKind::Panic, 0, "src/lib.rs:3:5", &frames),
-            "panic|src/lib.rs:3:5"
-        );
-        assert_eq!(
-            signature(FindingKind::Signal, 11, "", &frames),
-            "signal-11|a::f at x:1;a::g at x:2"
-        );
-        assert_eq!(
-            signature(FindingKind::Oom, 0, "", &frames),
-            "oom|a::f at x:1;a::g at x:2"
-        );
-        assert_eq!(
-            signature(FindingKind::Hang, 0, "", &frames),
-            "hang|a::f;a::g"
-        );
-        assert_eq!(
-            signature(FindingKind::StackOverflow, 11, "", &frames),
-            "stackoverflow|a::f;a::g"
-        );
+        assert_eq!(signature(FindingKind::Panic, 0, "src/lib.rs:3:5", &frames), "panic|src/lib.rs:3:5");
+        assert_eq!(signature(FindingKind::Signal, 11, "", &frames), "signal-11|a::f at x:1;a::g at x:2");
+        assert_eq!(signature(FindingKind::Oom, 0, "", &frames), "oom|a::f at x:1;a::g at x:2");
+        assert_eq!(signature(FindingKind::Hang, 0, "", &frames), "hang|a::f;a::g");
+        assert_eq!(signature(FindingKind::StackOverflow, 11, "", &frames), "stackoverflow|a::f;a::g");
     }
 }

@@ -13,23 +13,14 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
             for t in &project.foreign {
                 eprintln!("note: skipping '{t}': it does not use the protocrash runtime");
             }
-            let ours: Vec<String> = project
-                .targets
-                .iter()
-                .filter(|t| !project.foreign.contains(t))
-                .cloned()
-                .collect();
+            let ours: Vec<String> = project.targets.iter().filter(|t| !project.foreign.contains(t)).cloned().collect();
             if ours.is_empty() {
-                anyhow::bail!(
-                    "no protocrash targets to build; add one with `cargo protocrash add NAME`"
-                );
+                anyhow::bail!("no protocrash targets to build; add one with `cargo protocrash add NAME`");
             }
             ours
         }
     };
-    for (name, path) in
-        crate::builder::build(&project, &targets, &super::build_options(&args.build))?
-    {
+    for (name, path) in crate::builder::build(&project, &targets, &super::build_options(&args.build))? {
         println!("{name}: {}", path.display());
     }
     Ok(ExitCode::from(super::EXIT_OK))

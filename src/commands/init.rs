@@ -11,9 +11,6 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
     };
     let fuzz = crate::scaffold::init(&dir, &args.target)?;
     println!("created {} with target '{}'", fuzz.display(), args.target);
-    println!(
-        "next: edit fuzz/fuzz_targets/{}.rs, then `cargo protocrash run {}`",
-        args.target, args.target
-    );
+    println!("next: edit fuzz/fuzz_targets/{}.rs, then `cargo protocrash run {}`", args.target, args.target);
     Ok(ExitCode::from(super::EXIT_OK))
 }

@@ -24,11 +24,7 @@ pub fn run(args: ReproArgs) -> Result<ExitCode> {
             bail!("no such input file: {f}");
         }
     }
-    let bins = crate::builder::build(
-        &project,
-        std::slice::from_ref(&target),
-        &super::build_options(&args.build),
-    )?;
+    let bins = crate::builder::build(&project, std::slice::from_ref(&target), &super::build_options(&args.build))?;
     let cfg = ReplayConfig {
         version: protocrash_proto::PROTOCOL_VERSION,
         timeout_ms: args.timeout.as_millis().max(1) as u64,
@@ -40,7 +36,5 @@ pub fn run(args: ReproArgs) -> Result<ExitCode> {
         .env(REPLAY_ENV, cfg.encode())
         .status()
         .with_context(|| format!("cannot run the harness {}", bins[&target].display()))?;
-    Ok(ExitCode::from(
-        status.code().unwrap_or(2).clamp(0, 255) as u8
-    ))
+    Ok(ExitCode::from(status.code().unwrap_or(2).clamp(0, 255) as u8))
 }

@@ -33,13 +33,8 @@ pub struct Fixture {
 impl Fixture {
     /// Copies `fixtures/<name>` (without build output or campaign state).
     pub fn new(name: &str) -> Fixture {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("pc-{name}-"))
-            .tempdir()
-            .unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+        let dir = tempfile::Builder::new().prefix(&format!("pc-{name}-")).tempdir().unwrap();
         copy_tree(&src, dir.path());
         Fixture { dir }
     }
@@ -69,8 +64,7 @@ impl Fixture {
 
     /// The findings the worker recorded.
     pub fn findings(&self, target: &str) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(self.worker_dir(target).join("findings.json"))
-            .unwrap_or_default();
+        let text = std::fs::read_to_string(self.worker_dir(target).join("findings.json")).unwrap_or_default();
         if text.is_empty() {
             return Vec::new();
         }
@@ -87,11 +81,7 @@ impl Fixture {
     /// Files in `fuzz/artifacts/<target>`.
     pub fn artifacts(&self, target: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.path().join("fuzz/artifacts").join(target))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         v.sort();
         v
@@ -110,10 +100,7 @@ fn copy_tree(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for e in std::fs::read_dir(src).unwrap().flatten() {
         let name = e.file_name();
-        if ["target", "sync", "artifacts", "corpus", "Cargo.lock"]
-            .iter()
-            .any(|n| name == *n)
-        {
+        if ["target", "sync", "artifacts", "corpus", "Cargo.lock"].iter().any(|n| name == *n) {
             continue;
         }
         let to = dst.join(&name);

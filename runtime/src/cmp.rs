@@ -1,0 +1,399 @@
+//! Comparison feedback. SanitizerCoverage's `trace-compares` calls a hook before every
+//! integer compare and switch; the runtime also stands in for `memcmp`/`bcmp`, which Rust
+//! emits for slice and string equality and sancov cannot see. Each hook, only while the
+//! target runs with comparison feedback on:
+//!
+//! - feeds the **value profile**: a bit per (compare site, closeness of the operands), checked
+//!   inline against what this child already keeps, so an input that brings one compare
+//!   closer (or passes one more gate of a chain the optimiser folded into one block) counts
+//!   as new coverage, at the price of a load and a test per compare;
+//! - records the operand pair in a small **table of recent compares** (TORC), which the
+//!   mutator uses for input-to-state replacement and as a source of dictionary tokens.
+//!
+//! Hooks get their call site from a naked trampoline that reads the return address and
+//! tail-jumps into the Rust handler (stable since Rust 1.88). Everything is fixed-size
+//! statics and relaxed atomics: no allocation, no lock, sound if the target uses threads.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+
+/// Value-profile features: 2^17 bits.
+pub const VP_BITS: usize = 1 << 17;
+const VP_PENDING: usize = 64;
+/// Entries per table of recent compares.
+pub const TORC_LEN: usize = 64;
+/// Longest memory compare recorded.
+pub const MEM_LEN: usize = 32;
+const MEM_SLOTS: usize = 32;
+
+struct Torc {
+    a: [AtomicU64; TORC_LEN],
+    b: [AtomicU64; TORC_LEN],
+    width: [AtomicU8; TORC_LEN],
+}
+
+struct MemTorc {
+    len: [AtomicU8; MEM_SLOTS],
+    a: [[AtomicU8; MEM_LEN]; MEM_SLOTS],
+    b: [[AtomicU8; MEM_LEN]; MEM_SLOTS],
+}
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static VP_SEEN: [AtomicU8; VP_BITS / 8] = [const { AtomicU8::new(0) }; VP_BITS / 8];
+static VP_NEW: AtomicUsize = AtomicUsize::new(0);
+static VP_PENDING_IDX: [AtomicU32; VP_PENDING] = [const { AtomicU32::new(0) }; VP_PENDING];
+static TORC: Torc = Torc {
+    a: [const { AtomicU64::new(0) }; TORC_LEN],
+    b: [const { AtomicU64::new(0) }; TORC_LEN],
+    width: [const { AtomicU8::new(0) }; TORC_LEN],
+};
+static MEM: MemTorc = MemTorc {
+    len: [const { AtomicU8::new(0) }; MEM_SLOTS],
+    a: [const { [const { AtomicU8::new(0) }; MEM_LEN] }; MEM_SLOTS],
+    b: [const { [const { AtomicU8::new(0) }; MEM_LEN] }; MEM_SLOTS],
+};
+static REAL_MEMCMP: AtomicUsize = AtomicUsize::new(0);
+/// Sites whose operands were equal in this execution (a bit per hashed site), the list of
+/// bits set (to clear them cheaply), and their count.
+const EQ_BITS: usize = 1 << 12;
+const EQ_LIST: usize = 64;
+static EQ_SEEN: [AtomicU8; EQ_BITS / 8] = [const { AtomicU8::new(0) }; EQ_BITS / 8];
+static EQ_SET: [AtomicU32; EQ_LIST] = [const { AtomicU32::new(0) }; EQ_LIST];
+static EQ_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Value-profile indices reserved for "number of equal compare sites" features.
+const COUNT_FEATURES: usize = 128;
+/// Occupied slots of the tables, so the mutator picks among recorded pairs only.
+static FILLED_INT: AtomicU64 = AtomicU64::new(0);
+static FILLED_MEM: AtomicU32 = AtomicU32::new(0);
+/// Byte compares (checksums, tags) get their own slots so they cannot crowd out wide ones.
+const BYTE_SLOTS: usize = 16;
+
+/// Turns recording on (around each execution of the target, when feedback is enabled).
+#[inline]
+pub fn set_active(on: bool) {
+    ACTIVE.store(on, Relaxed);
+}
+
+/// Number of value-profile features the last execution reached that this child does not keep.
+#[inline]
+pub fn new_features() -> usize {
+    VP_NEW.load(Relaxed)
+}
+
+/// Keeps the last execution's new value-profile features (the input was kept) and appends
+/// their indices to `out`.
+pub fn commit(out: &mut Vec<u32>) {
+    let n = VP_NEW.swap(0, Relaxed).min(VP_PENDING);
+    for slot in &VP_PENDING_IDX[..n] {
+        let idx = slot.load(Relaxed) as usize;
+        VP_SEEN[idx / 8].fetch_or(1 << (idx % 8), Relaxed);
+        out.push(idx as u32);
+    }
+}
+
+/// Forgets the last execution's new features (the input was not kept).
+#[inline]
+pub fn discard() {
+    VP_NEW.store(0, Relaxed);
+}
+
+/// An address inside this binary: call sites are hashed relative to it, so that their
+/// hashes (feature indices, table slots) do not change with address-space randomisation and
+/// a run with a fixed seed repeats itself.
+static BASE: AtomicUsize = AtomicUsize::new(0);
+
+/// Records the binary's position (once, before fuzzing).
+pub fn init() {
+    BASE.store(init as *const () as usize, Relaxed);
+}
+
+#[inline(always)]
+fn site(pc: usize) -> u64 {
+    (pc.wrapping_sub(BASE.load(Relaxed)) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+#[inline(always)]
+fn profile(pc: usize, closeness: u32) {
+    let idx =
+        ((site(pc) >> 40) as usize).wrapping_mul(65).wrapping_add(closeness as usize) % (VP_BITS - COUNT_FEATURES);
+    feature(idx);
+}
+
+#[inline(always)]
+fn feature(idx: usize) {
+    if VP_SEEN[idx / 8].load(Relaxed) & (1 << (idx % 8)) == 0 {
+        let n = VP_NEW.fetch_add(1, Relaxed);
+        if n < VP_PENDING {
+            VP_PENDING_IDX[n].store(idx as u32, Relaxed);
+        }
+    }
+}
+
+/// Notes that the compare at `pc` had equal operands in this execution.
+#[inline(always)]
+fn equal_at(pc: usize) {
+    let bit = (site(pc) >> 52) as usize % EQ_BITS;
+    let cell = &EQ_SEEN[bit / 8];
+    if cell.load(Relaxed) & (1 << (bit % 8)) == 0 {
+        cell.fetch_or(1 << (bit % 8), Relaxed);
+        let n = EQ_COUNT.fetch_add(1, Relaxed);
+        if n < EQ_LIST {
+            EQ_SET[n].store(bit as u32, Relaxed);
+        }
+    }
+}
+
+/// Ends an execution's recording. Gates the optimiser folded into one block are compared
+/// one after the other without a branch between them, so opening one more gate changes no
+/// edge, and each gate's own "operands equal" feature may have been reached before by an
+/// input failing the others. What does change is how many compare sites saw equal operands
+/// in the same execution: that count is a feature too.
+#[inline]
+pub fn end_exec() {
+    let n = EQ_COUNT.swap(0, Relaxed);
+    if n == 0 {
+        return;
+    }
+    for slot in &EQ_SET[..n.min(EQ_LIST)] {
+        let bit = slot.load(Relaxed) as usize;
+        EQ_SEEN[bit / 8].store(0, Relaxed);
+    }
+    if n > EQ_LIST {
+        for cell in &EQ_SEEN {
+            cell.store(0, Relaxed);
+        }
+    }
+    feature(VP_BITS - COUNT_FEATURES + n.min(COUNT_FEATURES - 1));
+}
+
+#[inline(always)]
+fn record(pc: usize, a: u64, b: u64, width: u8) {
+    if a == b {
+        equal_at(pc);
+        return;
+    }
+    // One slot per call site (its latest operands): a loop's compare must not flood the
+    // table with one pair per iteration.
+    let h = (site(pc) >> 40) as usize;
+    let slot = if width == 1 { TORC_LEN - BYTE_SLOTS + h % BYTE_SLOTS } else { h % (TORC_LEN - BYTE_SLOTS) };
+    TORC.a[slot].store(a, Relaxed);
+    TORC.b[slot].store(b, Relaxed);
+    TORC.width[slot].store(width, Relaxed);
+    if FILLED_INT.load(Relaxed) & (1 << slot) == 0 {
+        FILLED_INT.fetch_or(1 << slot, Relaxed);
+    }
+}
+
+/// A compare. Closeness features only for compares against a constant: between two
+/// variables (loop counters, lengths) closeness is noise that fills the corpus with inputs
+/// that differ only in length; those compares still feed input-to-state and the count of
+/// equal sites.
+#[inline(always)]
+fn on_cmp<const CONST: bool>(pc: usize, a: u64, b: u64, width: u8) {
+    if !ACTIVE.load(Relaxed) {
+        return;
+    }
+    if CONST {
+        profile(pc, u32::from(width) * 8 - (a ^ b).count_ones());
+    }
+    record(pc, a, b, width);
+}
+
+extern "C" fn cmp1(a: u8, b: u8, pc: usize) {
+    on_cmp::<false>(pc, a.into(), b.into(), 1);
+}
+extern "C" fn cmp2(a: u16, b: u16, pc: usize) {
+    on_cmp::<false>(pc, a.into(), b.into(), 2);
+}
+extern "C" fn cmp4(a: u32, b: u32, pc: usize) {
+    on_cmp::<false>(pc, a.into(), b.into(), 4);
+}
+extern "C" fn cmp8(a: u64, b: u64, pc: usize) {
+    on_cmp::<false>(pc, a, b, 8);
+}
+extern "C" fn const_cmp1(a: u8, b: u8, pc: usize) {
+    on_cmp::<true>(pc, a.into(), b.into(), 1);
+}
+extern "C" fn const_cmp2(a: u16, b: u16, pc: usize) {
+    on_cmp::<true>(pc, a.into(), b.into(), 2);
+}
+extern "C" fn const_cmp4(a: u32, b: u32, pc: usize) {
+    on_cmp::<true>(pc, a.into(), b.into(), 4);
+}
+extern "C" fn const_cmp8(a: u64, b: u64, pc: usize) {
+    on_cmp::<true>(pc, a, b, 8);
+}
+
+extern "C" fn switch(val: u64, cases: *const u64, pc: usize) {
+    if !ACTIVE.load(Relaxed) || cases.is_null() {
+        return;
+    }
+    // SAFETY: sancov passes `cases` = [count, bit width, case values…], a constant table.
+    let (n, bits) = unsafe { (*cases, *cases.add(1)) };
+    let width = (bits / 8).clamp(1, 8) as u8;
+    let mut best = 0;
+    for i in 0..n.min(64) as usize {
+        // SAFETY: `i < count`, inside the table described above.
+        let case = unsafe { *cases.add(2 + i) };
+        best = best.max(64 - (val ^ case).count_ones());
+        if i < 8 {
+            record(pc.wrapping_add(i), val, case, width);
+        }
+    }
+    profile(pc, best);
+}
+
+fn mem_hook(a: *const u8, b: *const u8, n: usize, pc: usize) {
+    let len = n.min(MEM_LEN);
+    if len < 2 {
+        return;
+    }
+    // SAFETY: the caller of memcmp/bcmp promises `n` readable bytes at both pointers.
+    let (x, y) = unsafe { (std::slice::from_raw_parts(a, len), std::slice::from_raw_parts(b, len)) };
+    let same = x.iter().zip(y).take_while(|(p, q)| p == q).count();
+    profile(pc, same as u32);
+    if same == len {
+        equal_at(pc);
+        return;
+    }
+    let slot = (site(pc) >> 59) as usize % MEM_SLOTS;
+    for i in 0..len {
+        MEM.a[slot][i].store(x[i], Relaxed);
+        MEM.b[slot][i].store(y[i], Relaxed);
+    }
+    MEM.len[slot].store(len as u8, Relaxed);
+    if FILLED_MEM.load(Relaxed) & (1 << slot) == 0 {
+        FILLED_MEM.fetch_or(1 << slot, Relaxed);
+    }
+}
+
+type MemcmpFn = unsafe extern "C" fn(*const u8, *const u8, usize) -> i32;
+
+fn real_memcmp() -> Option<MemcmpFn> {
+    let mut f = REAL_MEMCMP.load(Relaxed);
+    if f == 0 {
+        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name; it returns the C library's
+        // memcmp (the next definition after this executable's), or null.
+        f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"memcmp".as_ptr()) } as usize;
+        REAL_MEMCMP.store(f, Relaxed);
+    }
+    // SAFETY: a non-null result of dlsym("memcmp") is the C library's memcmp.
+    (f != 0).then(|| unsafe { std::mem::transmute::<usize, MemcmpFn>(f) })
+}
+
+extern "C" fn memcmp_hook(a: *const u8, b: *const u8, n: usize, pc: usize) -> i32 {
+    if ACTIVE.load(Relaxed) {
+        mem_hook(a, b, n, pc);
+    }
+    match real_memcmp() {
+        // SAFETY: forwarded unchanged: the caller's pointers are valid for `n` bytes.
+        Some(f) => unsafe { f(a, b, n) },
+        None => {
+            // SAFETY: as above.
+            let (x, y) = unsafe { (std::slice::from_raw_parts(a, n), std::slice::from_raw_parts(b, n)) };
+            x.iter().zip(y).find(|(p, q)| p != q).map_or(0, |(p, q)| i32::from(*p) - i32::from(*q))
+        }
+    }
+}
+
+/// Trampolines: pass the caller's return address as an extra last argument.
+macro_rules! trampoline {
+    ($name:ident, $target:ident, $x86_reg:literal, $arm_reg:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        /// SanitizerCoverage / libc entry point (see the module docs).
+        pub extern "C" fn $name() {
+            core::arch::naked_asm!(concat!("mov ", $x86_reg, ", [rsp]"), "jmp {f}", f = sym $target);
+        }
+        #[cfg(target_arch = "aarch64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        /// SanitizerCoverage / libc entry point (see the module docs).
+        pub extern "C" fn $name() {
+            core::arch::naked_asm!(concat!("mov ", $arm_reg, ", x30"), "b {f}", f = sym $target);
+        }
+    };
+}
+
+trampoline!(__sanitizer_cov_trace_cmp1, cmp1, "rdx", "x2");
+trampoline!(__sanitizer_cov_trace_cmp2, cmp2, "rdx", "x2");
+trampoline!(__sanitizer_cov_trace_cmp4, cmp4, "rdx", "x2");
+trampoline!(__sanitizer_cov_trace_cmp8, cmp8, "rdx", "x2");
+trampoline!(__sanitizer_cov_trace_const_cmp1, const_cmp1, "rdx", "x2");
+trampoline!(__sanitizer_cov_trace_const_cmp2, const_cmp2, "rdx", "x2");
+trampoline!(__sanitizer_cov_trace_const_cmp4, const_cmp4, "rdx", "x2");
+trampoline!(__sanitizer_cov_trace_const_cmp8, const_cmp8, "rdx", "x2");
+trampoline!(__sanitizer_cov_trace_switch, switch, "rdx", "x2");
+trampoline!(memcmp, memcmp_hook, "rcx", "x3");
+trampoline!(bcmp, memcmp_hook, "rcx", "x3");
+
+/// An operand pair from the tables of recent compares.
+#[derive(Clone, Copy)]
+pub enum Pair {
+    /// Integer operands of `width` bytes.
+    Int { a: u64, b: u64, width: u8 },
+    /// Memory operands (`len` bytes each).
+    Mem { a: [u8; MEM_LEN], b: [u8; MEM_LEN], len: usize },
+}
+
+/// Every recorded pair (integer tables, then memory tables).
+pub fn snapshot(out: &mut Vec<Pair>) {
+    out.clear();
+    let ints = FILLED_INT.load(Relaxed);
+    for slot in (0..TORC_LEN).filter(|s| ints & (1 << s) != 0) {
+        let width = TORC.width[slot].load(Relaxed);
+        out.push(Pair::Int { a: TORC.a[slot].load(Relaxed), b: TORC.b[slot].load(Relaxed), width });
+    }
+    let mems = FILLED_MEM.load(Relaxed);
+    for slot in (0..MEM_SLOTS).filter(|s| mems & (1 << s) != 0) {
+        out.push(mem_pair(slot));
+    }
+}
+
+fn mem_pair(slot: usize) -> Pair {
+    let len = MEM.len[slot].load(Relaxed) as usize;
+    let mut a = [0u8; MEM_LEN];
+    let mut b = [0u8; MEM_LEN];
+    for i in 0..len {
+        a[i] = MEM.a[slot][i].load(Relaxed);
+        b[i] = MEM.b[slot][i].load(Relaxed);
+    }
+    Pair::Mem { a, b, len }
+}
+
+/// The `n`-th set bit of `mask` (`n < mask.count_ones()`).
+fn nth_set_bit(mut mask: u64, n: u32) -> usize {
+    for _ in 0..n {
+        mask &= mask - 1;
+    }
+    mask.trailing_zeros() as usize
+}
+
+/// A random recorded pair, if any (`r` is a random number choosing table and slot).
+pub fn pick(r: u64) -> Option<Pair> {
+    let ints = FILLED_INT.load(Relaxed);
+    let mems = u64::from(FILLED_MEM.load(Relaxed));
+    // Memory compares are few and each is a whole token: give them a third of the picks.
+    let use_mem = mems != 0 && (ints == 0 || r.is_multiple_of(3));
+    let mask = if use_mem { mems } else { ints };
+    if mask == 0 {
+        return None;
+    }
+    let slot = nth_set_bit(mask, ((r >> 8) % u64::from(mask.count_ones())) as u32);
+    if use_mem {
+        Some(mem_pair(slot))
+    } else {
+        let width = TORC.width[slot].load(Relaxed);
+        Some(Pair::Int { a: TORC.a[slot].load(Relaxed), b: TORC.b[slot].load(Relaxed), width })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nth_set_bit_walks_the_mask() {
+        assert_eq!(super::nth_set_bit(0b1011_0000, 0), 4);
+        assert_eq!(super::nth_set_bit(0b1011_0000, 1), 5);
+        assert_eq!(super::nth_set_bit(0b1011_0000, 2), 7);
+    }
+}
