@@ -41,7 +41,8 @@ fn unknown_target_exits_2_and_lists_the_real_ones() {
     assert_eq!(out.code, Some(2), "{}", out.all());
     assert!(out.stderr.contains("no fuzz target named 'nope'"), "{}", out.all());
     assert!(
-        out.stderr.contains("clean, hang, init_reject, oom, overflow, shallow, two_panics, typed"),
+        out.stderr
+            .contains("clean, gates, hang, init_reject, needs_dictionary, oom, overflow, shallow, two_panics, typed"),
         "{}",
         out.all()
     );

@@ -16,8 +16,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
-/// Value-profile features: 2^17 bits.
+/// Size of the feature space compare progress reports into (for the scheduler).
 pub const VP_BITS: usize = 1 << 17;
+/// Compare sites tracked (hashed).
+const SITES: usize = 1 << 14;
 const VP_PENDING: usize = 64;
 /// Entries per table of recent compares.
 pub const TORC_LEN: usize = 64;
@@ -38,9 +40,20 @@ struct MemTorc {
 }
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Whether operand pairs go into the tables this execution (see `set_active`).
+static RECORDING: AtomicBool = AtomicBool::new(false);
+/// Closeness values reached per (site, closeness), for compares of up to 4 bytes.
 static VP_SEEN: [AtomicU8; VP_BITS / 8] = [const { AtomicU8::new(0) }; VP_BITS / 8];
+/// Per hashed compare site, the closest its operands ever came (+1; 0 = never reached), for
+/// 8-byte and memory compares.
+static SITE_BEST: [AtomicU8; SITES] = [const { AtomicU8::new(0) }; SITES];
+/// Equal-site counts reached so far (a bit per count).
+static COUNTS_SEEN: [AtomicU8; COUNT_FEATURES / 8] = [const { AtomicU8::new(0) }; COUNT_FEATURES / 8];
 static VP_NEW: AtomicUsize = AtomicUsize::new(0);
+/// (site << 8 | closeness + 1) of this execution's progress, to commit if the input is kept.
 static VP_PENDING_IDX: [AtomicU32; VP_PENDING] = [const { AtomicU32::new(0) }; VP_PENDING];
+/// Equal-site count of this execution if it beat the best, to commit if the input is kept.
+static PENDING_EQUAL: AtomicUsize = AtomicUsize::new(0);
 static TORC: Torc = Torc {
     a: [const { AtomicU64::new(0) }; TORC_LEN],
     b: [const { AtomicU64::new(0) }; TORC_LEN],
@@ -67,33 +80,45 @@ static FILLED_MEM: AtomicU32 = AtomicU32::new(0);
 /// Byte compares (checksums, tags) get their own slots so they cannot crowd out wide ones.
 const BYTE_SLOTS: usize = 16;
 
-/// Turns recording on (around each execution of the target, when feedback is enabled).
+/// Turns the hooks on or off (around each execution of the target, when feedback is
+/// enabled). Value profile and equal-site counts are taken on every execution; operand pairs
+/// are stored only when `record` is set: the tables serve mutations that tolerate slightly
+/// stale pairs and a stage that re-runs its input with recording on, and storing three words
+/// per compare on every execution is the hooks' largest cost.
 #[inline]
-pub fn set_active(on: bool) {
+pub fn set_active(on: bool, record: bool) {
     ACTIVE.store(on, Relaxed);
+    RECORDING.store(record, Relaxed);
 }
 
-/// Number of value-profile features the last execution reached that this child does not keep.
-#[inline]
-pub fn new_features() -> usize {
-    VP_NEW.load(Relaxed)
-}
-
-/// Keeps the last execution's new value-profile features (the input was kept) and appends
-/// their indices to `out`.
+/// Keeps the last execution's progress (the input was kept) and appends its feature
+/// indices (in `0..VP_BITS`) to `out`.
 pub fn commit(out: &mut Vec<u32>) {
     let n = VP_NEW.swap(0, Relaxed).min(VP_PENDING);
     for slot in &VP_PENDING_IDX[..n] {
-        let idx = slot.load(Relaxed) as usize;
-        VP_SEEN[idx / 8].fetch_or(1 << (idx % 8), Relaxed);
-        out.push(idx as u32);
+        let v = slot.load(Relaxed);
+        if v & MONOTONE != 0 {
+            let (site, level) = (((v & !MONOTONE) >> 8) as usize, (v & 0xff) as u8);
+            SITE_BEST[site].fetch_max(level, Relaxed);
+            out.push(((site * 67 + usize::from(level)) % (VP_BITS - COUNT_FEATURES)) as u32);
+        } else {
+            let idx = v as usize;
+            VP_SEEN[idx / 8].fetch_or(1 << (idx % 8), Relaxed);
+            out.push(v);
+        }
+    }
+    let eq = PENDING_EQUAL.swap(0, Relaxed);
+    if eq > 0 {
+        COUNTS_SEEN[eq / 8].fetch_or(1 << (eq % 8), Relaxed);
+        out.push((VP_BITS - COUNT_FEATURES + eq) as u32);
     }
 }
 
-/// Forgets the last execution's new features (the input was not kept).
+/// Forgets the last execution's progress (the input was not kept).
 #[inline]
 pub fn discard() {
     VP_NEW.store(0, Relaxed);
+    PENDING_EQUAL.store(0, Relaxed);
 }
 
 /// An address inside this binary: call sites are hashed relative to it, so that their
@@ -111,20 +136,35 @@ fn site(pc: usize) -> u64 {
     (pc.wrapping_sub(BASE.load(Relaxed)) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// Compare progress. For compares of up to 4 bytes (magics, tags, fields), every closeness
+/// value a site reaches is a feature, as in libFuzzer's value profile. For 8-byte compares
+/// (mostly lengths and sizes) and memory compares only coming closer than ever counts:
+/// otherwise every distant length is "new" and the corpus fills with long inputs.
 #[inline(always)]
-fn profile(pc: usize, closeness: u32) {
-    let idx =
-        ((site(pc) >> 40) as usize).wrapping_mul(65).wrapping_add(closeness as usize) % (VP_BITS - COUNT_FEATURES);
-    feature(idx);
+fn profile(pc: usize, closeness: u32, monotone: bool) {
+    if monotone {
+        let site = (site(pc) >> 50) as usize % SITES;
+        let level = (closeness + 1).min(255) as u8;
+        if level > SITE_BEST[site].load(Relaxed) {
+            pending(MONOTONE | ((site as u32) << 8) | u32::from(level));
+        }
+    } else {
+        let idx =
+            ((site(pc) >> 40) as usize).wrapping_mul(65).wrapping_add(closeness as usize) % (VP_BITS - COUNT_FEATURES);
+        if VP_SEEN[idx / 8].load(Relaxed) & (1 << (idx % 8)) == 0 {
+            pending(idx as u32);
+        }
+    }
 }
 
+/// Marks a pending entry as (site << 8 | level) of a monotone site.
+const MONOTONE: u32 = 1 << 31;
+
 #[inline(always)]
-fn feature(idx: usize) {
-    if VP_SEEN[idx / 8].load(Relaxed) & (1 << (idx % 8)) == 0 {
-        let n = VP_NEW.fetch_add(1, Relaxed);
-        if n < VP_PENDING {
-            VP_PENDING_IDX[n].store(idx as u32, Relaxed);
-        }
+fn pending(v: u32) {
+    let n = VP_NEW.fetch_add(1, Relaxed);
+    if n < VP_PENDING {
+        VP_PENDING_IDX[n].store(v, Relaxed);
     }
 }
 
@@ -144,9 +184,9 @@ fn equal_at(pc: usize) {
 
 /// Ends an execution's recording. Gates the optimiser folded into one block are compared
 /// one after the other without a branch between them, so opening one more gate changes no
-/// edge, and each gate's own "operands equal" feature may have been reached before by an
-/// input failing the others. What does change is how many compare sites saw equal operands
-/// in the same execution: that count is a feature too.
+/// edge, and each gate's own "operands equal" may have been reached before by an input
+/// failing the others. What does change is how many compare sites saw equal operands in the
+/// same execution: a count never seen before is progress too.
 #[inline]
 pub fn end_exec() {
     let n = EQ_COUNT.swap(0, Relaxed);
@@ -162,13 +202,28 @@ pub fn end_exec() {
             cell.store(0, Relaxed);
         }
     }
-    feature(VP_BITS - COUNT_FEATURES + n.min(COUNT_FEATURES - 1));
+    // Any count not seen before (not only a higher one): the count also includes unrelated
+    // sites (loop bounds…), so opening one gate may come with one fewer elsewhere. There are
+    // at most COUNT_FEATURES of these features, and length does not feed them.
+    let n = n.min(COUNT_FEATURES - 1);
+    if COUNTS_SEEN[n / 8].load(Relaxed) & (1 << (n % 8)) == 0 {
+        PENDING_EQUAL.store(n, Relaxed);
+    }
+}
+
+/// Whether the last execution made compare progress.
+#[inline]
+pub fn progressed() -> bool {
+    VP_NEW.load(Relaxed) > 0 || PENDING_EQUAL.load(Relaxed) > 0
 }
 
 #[inline(always)]
 fn record(pc: usize, a: u64, b: u64, width: u8) {
     if a == b {
         equal_at(pc);
+        return;
+    }
+    if !RECORDING.load(Relaxed) {
         return;
     }
     // One slot per call site (its latest operands): a loop's compare must not flood the
@@ -193,7 +248,7 @@ fn on_cmp<const CONST: bool>(pc: usize, a: u64, b: u64, width: u8) {
         return;
     }
     if CONST {
-        profile(pc, u32::from(width) * 8 - (a ^ b).count_ones());
+        profile(pc, u32::from(width) * 8 - (a ^ b).count_ones(), width == 8);
     }
     record(pc, a, b, width);
 }
@@ -239,7 +294,7 @@ extern "C" fn switch(val: u64, cases: *const u64, pc: usize) {
             record(pc.wrapping_add(i), val, case, width);
         }
     }
-    profile(pc, best);
+    profile(pc, best, width == 8);
 }
 
 fn mem_hook(a: *const u8, b: *const u8, n: usize, pc: usize) {
@@ -250,9 +305,12 @@ fn mem_hook(a: *const u8, b: *const u8, n: usize, pc: usize) {
     // SAFETY: the caller of memcmp/bcmp promises `n` readable bytes at both pointers.
     let (x, y) = unsafe { (std::slice::from_raw_parts(a, len), std::slice::from_raw_parts(b, len)) };
     let same = x.iter().zip(y).take_while(|(p, q)| p == q).count();
-    profile(pc, same as u32);
+    profile(pc, same as u32, true);
     if same == len {
         equal_at(pc);
+        return;
+    }
+    if !RECORDING.load(Relaxed) {
         return;
     }
     let slot = (site(pc) >> 59) as usize % MEM_SLOTS;

@@ -9,6 +9,10 @@ use crate::rng::Rng;
 pub struct Entry {
     /// The input.
     pub data: Vec<u8>,
+    /// Its id (a hash of `data`): what the fork server's penalties know it by.
+    pub id: u64,
+    /// Children killed by its mutants in earlier children of this worker.
+    pub deaths: u32,
     /// Edge indices it covers.
     pub edges: Box<[u32]>,
     /// Times it was picked for mutation.
@@ -69,22 +73,22 @@ impl Corpus {
         self.entries.iter().map(|e| e.data.len()).max().unwrap_or(0)
     }
 
-    /// Adds an input with the edges it covers; it starts with a fresh-entry weight until the
-    /// next [`Corpus::refresh`].
-    pub fn add(&mut self, data: Vec<u8>, edges: Box<[u32]>) -> usize {
-        let id = self.entries.len() as u32;
+    /// Adds an input (with its id and the deaths its mutants caused) with the edges it
+    /// covers; it starts with a fresh-entry weight until the next [`Corpus::refresh`].
+    pub fn add(&mut self, data: Vec<u8>, id: u64, deaths: u32, edges: Box<[u32]>) -> usize {
+        let index = self.entries.len() as u32;
         for &e in edges.iter() {
             let slot = &mut self.best[e as usize];
             if *slot == NONE || self.entries[*slot as usize].data.len() > data.len() {
-                *slot = id;
+                *slot = index;
             }
         }
-        self.entries.push(Entry { data, edges, fuzzed: 0, finds: 0, favored: true });
+        self.entries.push(Entry { data, id, deaths, edges, fuzzed: 0, finds: 0, favored: true });
         let prev = self.cumulative.last().copied().unwrap_or(0.0);
-        let fresh = self.mean_weight().max(1.0) * 2.0;
+        let fresh = self.mean_weight().max(1.0) * 2.0 / death_penalty(deaths);
         self.cumulative.push(prev + fresh);
         self.dirty = true;
-        id as usize
+        index as usize
     }
 
     fn mean_weight(&self) -> f64 {
@@ -147,7 +151,14 @@ fn weight(e: &Entry, freq: &[u32]) -> f64 {
     let size = 1.0 / (1.0 + e.data.len() as f64 / 512.0);
     let fresh = if e.fuzzed == 0 { 4.0 } else { 1.0 };
     let yield_ = (1.0 + e.finds as f64) / (1.0 + e.fuzzed as f64 / 8192.0);
-    (favored * (1.0 + rarity) * size * fresh * yield_).max(1e-6)
+    (favored * (1.0 + rarity) * size * fresh * yield_ / death_penalty(e.deaths)).max(1e-6)
+}
+
+/// How much less an entry is picked after its mutants killed `deaths` children (a known hang
+/// one arithmetic step away would otherwise be re-hit all campaign long).
+fn death_penalty(deaths: u32) -> f64 {
+    let d = f64::from(deaths.min(1000));
+    (1.0 + d) * (1.0 + d)
 }
 
 #[cfg(test)]
@@ -159,9 +170,9 @@ mod tests {
         let mut c = Corpus::new(100);
         // Ten entries share edges 0..10; one entry alone holds edges 50..60.
         for k in 0..10u8 {
-            c.add(vec![k; 8], (0..10).collect());
+            c.add(vec![k; 8], 0, 0, (0..10).collect());
         }
-        let rare = c.add(vec![0xaa; 8], (50..60).collect());
+        let rare = c.add(vec![0xaa; 8], 0, 0, (50..60).collect());
         for i in 0..c.len() {
             c.get_mut(i).fuzzed = 100;
         }
@@ -178,17 +189,31 @@ mod tests {
     #[test]
     fn smallest_holder_of_an_edge_is_favored() {
         let mut c = Corpus::new(10);
-        let big = c.add(vec![0; 100], vec![1, 2].into());
-        let small = c.add(vec![0; 3], vec![1, 2].into());
+        let big = c.add(vec![0; 100], 0, 0, vec![1, 2].into());
+        let small = c.add(vec![0; 3], 0, 0, vec![1, 2].into());
         c.refresh();
         assert!(c.get(small).favored);
         assert!(!c.get(big).favored);
     }
 
     #[test]
+    fn entries_whose_mutants_killed_children_are_picked_less() {
+        let mut c = Corpus::new(10);
+        let calm = c.add(vec![1; 4], 1, 0, vec![1].into());
+        let deadly = c.add(vec![2; 4], 2, 5, vec![2].into());
+        c.refresh();
+        let mut rng = Rng::new(3);
+        let mut hits = [0usize; 2];
+        for _ in 0..20_000 {
+            hits[c.pick(&mut rng)] += 1;
+        }
+        assert!(hits[calm] > 20 * hits[deadly], "calm {} vs deadly {}", hits[calm], hits[deadly]);
+    }
+
+    #[test]
     fn pick_stays_in_range() {
         let mut c = Corpus::new(4);
-        c.add(vec![], Box::new([]));
+        c.add(vec![], 0, 0, Box::new([]));
         let mut rng = Rng::new(1);
         for _ in 0..1000 {
             assert_eq!(c.pick(&mut rng), 0);

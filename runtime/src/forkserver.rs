@@ -5,6 +5,7 @@
 
 use crate::findings::FindingStore;
 use crate::fuzzer::{Fuzzer, Shared};
+use crate::penalty::Penalties;
 use crate::process::{self, Child, Exit, Forked, CHILD_CAPTURED, CHILD_DONE};
 use crate::sancov::CounterMap;
 use crate::shared::{ExecRecord, SharedRegion};
@@ -14,10 +15,9 @@ use crate::util::now_ms;
 use crate::TargetFn;
 use protocrash_proto::config::WorkerConfig;
 use protocrash_proto::finding::FindingKind;
-use protocrash_proto::naming::{content_id, TEMP_PREFIX};
+use protocrash_proto::naming::TEMP_PREFIX;
 use protocrash_proto::stats::{StatField, WorkerState};
 use protocrash_proto::EXIT_SETUP_ERROR;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -189,7 +189,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     };
     init();
     let limits = Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 };
-    let mut known_bad: HashSet<String> = HashSet::new();
+    let mut penalties = Penalties::default();
     let mut generation = 0u64;
     let mut fruitless = 0;
     let seq = ws.stats.field(StatField::ExecSeq);
@@ -203,7 +203,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         ws.region.record().reset();
         let _ = std::io::Write::flush(&mut std::io::stderr());
         let child = match process::fork() {
-            Ok(Forked::Child) => child_main(&cfg, target, &ws, &known_bad, generation),
+            Ok(Forked::Child) => child_main(&cfg, target, &ws, &penalties, generation),
             Ok(Forked::Parent(child)) => child,
             Err(e) => {
                 crate::entry::error(&format!("fork failed: {e}"));
@@ -229,7 +229,8 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
             ChildEnd::Finding(kind, signal, message) => {
                 let input = ws.region.input();
                 let raw = ws.region.record().read();
-                known_bad.insert(content_id(&input));
+                let (parent, token) = ws.region.record().origin();
+                penalties.record(&input, parent, token);
                 let (all, unique) = match raw.kind.unwrap_or(kind) {
                     FindingKind::Hang => (StatField::Hangs, StatField::UniqueHangs),
                     FindingKind::Oom => (StatField::Ooms, StatField::UniqueOoms),
@@ -254,7 +255,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     0
 }
 
-fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, known_bad: &HashSet<String>, generation: u64) -> ! {
+fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, penalties: &Penalties, generation: u64) -> ! {
     process::die_with_parent();
     match process::silence_output() {
         Ok(fd) => crate::entry::set_log_fd(fd),
@@ -267,7 +268,7 @@ fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, known_bad: &
     if cfg.rss_limit_mb > 0 {
         crate::alloc::set_limit((cfg.rss_limit_mb << 20) as usize);
     }
-    let shared = Shared { region: &ws.region, stats: &ws.stats, coverage: &ws.coverage, known_bad };
+    let shared = Shared { region: &ws.region, stats: &ws.stats, coverage: &ws.coverage, penalties };
     Fuzzer::new(cfg, target, shared, generation).run();
     process::exit_now(CHILD_DONE)
 }

@@ -5,6 +5,7 @@
 use crate::cmp;
 use crate::corpus::Corpus as Queue;
 use crate::mutate::{havoc, occurrences, put_token, replace_compare, replacement_forms};
+use crate::penalty::{hash64, Penalties};
 use crate::rng::Rng;
 use crate::sancov::CounterMap;
 use crate::shared::SharedRegion;
@@ -13,7 +14,7 @@ use crate::util::{now_ms, write_atomic};
 use crate::{Corpus, TargetFn};
 use protocrash_proto::config::WorkerConfig;
 use protocrash_proto::coverage::BUCKET;
-use protocrash_proto::naming::{content_id, parse_queue_name, queue_name};
+use protocrash_proto::naming::{parse_queue_name, queue_name};
 use protocrash_proto::stats::{StatField, WorkerState};
 use std::collections::HashSet;
 use std::io::Read;
@@ -33,8 +34,8 @@ pub struct Shared<'a> {
     pub stats: &'a StatsFile,
     /// The worker's cumulative coverage map.
     pub coverage: &'a CoverageFile,
-    /// Content ids of inputs that already killed a child: never run again at start-up.
-    pub known_bad: &'a HashSet<String>,
+    /// What killed earlier children: inputs never replayed, entries and tokens used less.
+    pub penalties: &'a Penalties,
 }
 
 /// The fuzzing child's state.
@@ -73,6 +74,8 @@ pub struct Fuzzer<'a> {
     token_len: usize,
     /// Corpus entries waiting for their input-to-state stage.
     stage_queue: Vec<usize>,
+    /// Record compare operands on the next execution whatever the sampling says.
+    record_next: bool,
 }
 
 /// Most executions one input-to-state stage may spend.
@@ -116,6 +119,7 @@ impl<'a> Fuzzer<'a> {
             token: [0; 32],
             token_len: 0,
             stage_queue: Vec::new(),
+            record_next: false,
             shared,
         }
     }
@@ -150,6 +154,19 @@ impl<'a> Fuzzer<'a> {
         buf.clear();
         buf.extend_from_slice(&self.queue.get(pick).data);
         self.mutate(&mut buf);
+        let mut token_id = 0;
+        if self.token_len > 0 {
+            token_id = hash64(&self.token[..self.token_len]);
+            if !self.token_allowed(token_id) {
+                // This token killed children before: plain havoc instead, this time.
+                (self.token_len, token_id) = (0, 0);
+                buf.clear();
+                buf.extend_from_slice(&self.queue.get(pick).data);
+                let other = self.rng.below(self.queue.len());
+                havoc(&mut buf, &mut self.rng, self.len_limit, &self.queue.get(other).data);
+            }
+        }
+        self.shared.region.record().set_origin(self.queue.get(pick).id, token_id);
         let (verdict, novel) = self.execute(&buf);
         self.queue.get_mut(pick).fuzzed += 1;
         if novel && verdict == Corpus::Keep {
@@ -164,13 +181,27 @@ impl<'a> Fuzzer<'a> {
         self.buf = buf;
     }
 
+    /// Whether to use a token now: always if it never killed a child, ever more rarely the
+    /// more children it killed (never quite never: it may lead to a second bug).
+    #[inline]
+    fn token_allowed(&mut self, token_id: u64) -> bool {
+        match self.shared.penalties.token_deaths(token_id) {
+            0 => true,
+            d => self.rng.below(1 << (2 * d).min(12)) == 0,
+        }
+    }
+
     /// The input-to-state stage (as in AFL++'s CmpLog): re-run a new corpus entry, then try
     /// every compare operand it met at every place the other operand occurs in it, in every
     /// form. Deterministic, and a gate whose operand comes straight from the input falls in
     /// a few executions instead of waiting for a lucky random pick.
     fn input_to_state_stage(&mut self, entry: usize) {
         let base = self.queue.get(entry).data.clone();
+        let parent = self.queue.get(entry).id;
+        self.shared.region.record().set_origin(parent, 0);
+        self.record_next = true;
         self.execute(&base);
+        self.record_next = false;
         cmp::discard();
         let mut pairs = Vec::new();
         cmp::snapshot(&mut pairs);
@@ -185,6 +216,11 @@ impl<'a> Fuzzer<'a> {
                     if budget == 0 || self.execs >= self.budget_end {
                         return;
                     }
+                    let token_id = hash64(&to[..*w]);
+                    if self.shared.penalties.token_deaths(token_id) > 0 {
+                        continue;
+                    }
+                    self.shared.region.record().set_origin(parent, token_id);
                     budget -= 1;
                     cand.clear();
                     cand.extend_from_slice(&base);
@@ -300,11 +336,11 @@ impl<'a> Fuzzer<'a> {
         let seq = self.shared.stats.field(StatField::ExecSeq);
         seq.store(2 * self.execs + 1, Ordering::Relaxed);
         if self.cmp_on {
-            cmp::set_active(true);
+            cmp::set_active(true, self.record_next || self.execs.is_multiple_of(16));
         }
         let verdict = (self.target)(input);
         if self.cmp_on {
-            cmp::set_active(false);
+            cmp::set_active(false, false);
             cmp::end_exec();
         }
         self.execs += 1;
@@ -318,7 +354,7 @@ impl<'a> Fuzzer<'a> {
             hits.push(((i as u64) << 8) | u64::from(b));
             novel |= b & !local[i] != 0;
         });
-        (verdict, novel || cmp::new_features() > 0)
+        (verdict, novel || cmp::progressed())
     }
 
     /// Adds the last executed input to the corpus and the shared map; exports it to the
@@ -347,15 +383,21 @@ impl<'a> Fuzzer<'a> {
             cov_hash = (cov_hash ^ *f).wrapping_mul(0x0100_0193);
             *f += self.map_len as u32;
         }
-        // Compare progress is progress: such inputs are exported like new edges.
+        // "Last new edge" is about edges; compare progress is exported like new edges, though
+        // (other workers and restarted children need those inputs too).
+        let new_edges = grew;
         grew |= edges.len() > vp_start;
-        let id = self.queue.add(input.to_vec(), edges.into_boxed_slice());
-        if self.cmp_on && self.stage_queue.len() < 64 {
+        let input_id = hash64(input);
+        let deaths = self.shared.penalties.parent_deaths(input_id);
+        let id = self.queue.add(input.to_vec(), input_id, deaths, edges.into_boxed_slice());
+        // Entries reloaded from this worker's queue had their stage in an earlier child (and
+        // a stage candidate that crashed would otherwise crash every restarted child again).
+        if self.cmp_on && export && self.stage_queue.len() < 64 {
             self.stage_queue.push(id);
         }
         self.shared.stats.set(StatField::Corpus, self.queue.len() as u64);
         self.last_progress = self.execs;
-        if grew {
+        if new_edges {
             self.shared.stats.set(StatField::LastFindMs, now_ms());
         }
         // Only what grew this worker's cumulative map is worth a queue file (and an import
@@ -417,7 +459,7 @@ impl<'a> Fuzzer<'a> {
             let Some(data) = read_capped(&path, self.cfg.max_len, self.verbose) else {
                 continue;
             };
-            if self.shared.known_bad.contains(&content_id(&data)) {
+            if self.shared.penalties.is_known_bad(&data) {
                 continue;
             }
             let (verdict, novel) = self.execute(&data);

@@ -16,6 +16,7 @@ mod findings;
 mod forkserver;
 mod fuzzer;
 mod mutate;
+mod penalty;
 mod process;
 mod replay;
 mod rng;

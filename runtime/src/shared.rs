@@ -28,6 +28,10 @@ pub struct ExecRecord {
     msg_len: AtomicU32,
     loc_len: AtomicU32,
     input_len: AtomicUsize,
+    /// Where the input being executed came from: the id of the corpus entry it was mutated
+    /// from and of the token written into it (0 for none). See `penalty`.
+    parent: AtomicU64,
+    token: AtomicU64,
     ips: [AtomicUsize; MAX_FRAMES],
     msg: [AtomicU8; MSG_CAP],
     loc: [AtomicU8; LOC_CAP],
@@ -140,6 +144,18 @@ impl ExecRecord {
         }
     }
 
+    /// Records where the next input comes from (child side, once per mutated input).
+    #[inline]
+    pub fn set_origin(&self, parent: u64, token: u64) {
+        self.parent.store(parent, Ordering::Relaxed);
+        self.token.store(token, Ordering::Relaxed);
+    }
+
+    /// Where the last input came from: (parent entry id, token id).
+    pub fn origin(&self) -> (u64, u64) {
+        (self.parent.load(Ordering::Relaxed), self.token.load(Ordering::Relaxed))
+    }
+
     /// Clears everything for the next child.
     pub fn reset(&self) {
         self.filled.store(0, Ordering::Relaxed);
@@ -150,6 +166,7 @@ impl ExecRecord {
         self.msg_len.store(0, Ordering::Relaxed);
         self.loc_len.store(0, Ordering::Relaxed);
         self.input_len.store(0, Ordering::Relaxed);
+        self.set_origin(0, 0);
         self.progress.store(0, Ordering::Release);
     }
 }
