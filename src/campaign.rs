@@ -3,7 +3,8 @@
 //! relays Ctrl-C as a graceful stop, reports findings as they appear, and at the end copies
 //! new corpus entries into `fuzz/corpus/<target>/`.
 
-use crate::display::{Display, Snapshot};
+use crate::aggregate;
+use crate::display::{Display, Snapshot, WorkerRow};
 use crate::shm::{union_coverage, StatsMap};
 use anyhow::{bail, Context, Result};
 use protocrash_proto::config::{WorkerConfig, WORKER_ENV};
@@ -54,6 +55,10 @@ pub struct CampaignConfig {
     pub cmp: bool,
     /// Dictionary tokens.
     pub dict: Vec<Vec<u8>>,
+    /// Worker processes.
+    pub jobs: usize,
+    /// Time between imports of other workers' finds.
+    pub sync_interval: Duration,
     /// Plain periodic lines even on a terminal.
     pub plain: bool,
     /// Builds the reproduce command for a finding.
@@ -124,17 +129,100 @@ pub struct Summary {
     pub exported: usize,
 }
 
+/// Where a worker is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Its process runs.
+    Running,
+    /// It died; restart it at this instant.
+    Restarting(Instant),
+    /// Ended: its budget is spent or the campaign is stopping.
+    Finished,
+    /// It kept dying right after start; left dead.
+    GaveUp,
+}
+
 struct Worker {
+    index: usize,
     dir: PathBuf,
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     stats: Option<StatsMap>,
     log: PathBuf,
     log_pos: u64,
+    phase: Phase,
+    /// Executions and finding hits recorded in this directory before this campaign began.
+    base_execs: u64,
+    base_hits: u64,
+    /// Its part of `--runs` (u64::MAX = unbounded).
+    share: u64,
+    started: Instant,
+    restarts: u32,
+    /// Deaths in a row within `QUICK_DEATH` of starting.
+    quick_deaths: u32,
+    /// Set when the master killed it for a missing heartbeat.
+    killed_silent: bool,
 }
 
+/// A death this soon after start counts towards giving up on the worker.
+const QUICK_DEATH: Duration = Duration::from_secs(30);
+/// Quick deaths in a row after which a worker is left dead.
+const MAX_QUICK_DEATHS: u32 = 5;
+
 impl Worker {
-    fn hits(&self) -> u64 {
+    fn new(cfg: &CampaignConfig, index: usize, share: u64) -> Result<Worker> {
+        let dir = cfg.sync_dir.join(worker_dir_name(&cfg.node, index));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the worker directory {}", dir.display()))?;
+        // Counters of earlier runs in this directory carry on; this run's figures are growth.
+        let (base_execs, base_hits) = StatsMap::open(&dir.join("stats"))?.map_or((0, 0), |s| {
+            (
+                s.get(StatField::ExecSeq).div_ceil(2),
+                s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms),
+            )
+        });
+        let log = dir.join("worker.log");
+        Ok(Worker {
+            index,
+            dir,
+            child: None,
+            stats: None,
+            log,
+            log_pos: 0,
+            phase: Phase::Running,
+            base_execs,
+            base_hits,
+            share,
+            started: Instant::now(),
+            restarts: 0,
+            quick_deaths: 0,
+            killed_silent: false,
+        })
+    }
+
+    fn name(&self) -> String {
+        self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
+    /// Executions in this campaign.
+    fn execs(&self) -> u64 {
+        self.stats
+            .as_ref()
+            .map_or(self.last_execs(), |s| (s.get(StatField::ExecSeq) / 2).saturating_sub(self.base_execs))
+    }
+
+    fn last_execs(&self) -> u64 {
+        StatsMap::open_read_only(&self.dir.join("stats"))
+            .ok()
+            .flatten()
+            .map_or(0, |s| (s.get(StatField::ExecSeq).div_ceil(2)).saturating_sub(self.base_execs))
+    }
+
+    fn all_hits(&self) -> u64 {
         self.stats.as_ref().map_or(0, |s| s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms))
+    }
+
+    fn hits(&self) -> u64 {
+        self.all_hits().saturating_sub(self.base_hits)
     }
 
     fn unique(&self) -> u64 {
@@ -143,13 +231,84 @@ impl Worker {
         })
     }
 
+    fn spawn(&mut self, cfg: &CampaignConfig, campaign_start_ms: u64) -> Result<()> {
+        let remaining = self.share.saturating_sub(self.execs());
+        // The first start of a campaign begins a fresh log; a restart appends to it.
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(self.restarts > 0)
+            .truncate(self.restarts == 0)
+            .open(&self.log)
+            .with_context(|| format!("cannot create {}", self.log.display()))?;
+        if self.restarts == 0 {
+            self.log_pos = 0;
+        }
+        let wc = WorkerConfig {
+            version: PROTOCOL_VERSION,
+            target: cfg.target.clone(),
+            worker_dir: self.dir.clone(),
+            sync_dir: cfg.sync_dir.clone(),
+            seed_dirs: cfg.seed_dirs.clone(),
+            artifact_dir: cfg.artifact_dir.clone(),
+            seed: cfg.seed.wrapping_add((self.index as u64) << 32).wrapping_add(u64::from(self.restarts)),
+            timeout_ms: cfg.timeout.as_millis().max(1) as u64,
+            rss_limit_mb: cfg.rss_limit_mb,
+            max_len: cfg.max_len,
+            max_execs: remaining,
+            cmp: cfg.cmp,
+            dict: cfg.dict.iter().map(|t| protocrash_proto::dict::to_hex(t)).collect(),
+            sync_interval_ms: cfg.sync_interval.as_millis() as u64,
+            variant: self.index as u32,
+            campaign_start_ms,
+        };
+        let child = std::process::Command::new(&cfg.harness)
+            .env(WORKER_ENV, wc.encode())
+            .stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            // Its own process group: a terminal's Ctrl-C reaches only the master, which stops
+            // the workers gracefully.
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start the harness {}", cfg.harness.display()))?;
+        self.child = Some(child);
+        self.stats = None;
+        self.phase = Phase::Running;
+        self.started = Instant::now();
+        self.killed_silent = false;
+        Ok(())
+    }
+
+    /// Maps the stats file once the current process created it.
+    fn map_stats(&mut self) -> Result<()> {
+        if self.stats.is_some() {
+            return Ok(());
+        }
+        let Some(pid) = self.child.as_ref().map(|c| c.id()) else {
+            return Ok(());
+        };
+        self.stats = StatsMap::open(&self.dir.join("stats"))?.filter(|s| s.get(StatField::Pid) == u64::from(pid));
+        Ok(())
+    }
+
     fn request_stop(&mut self) {
-        match &self.stats {
-            Some(s) => s.set(StatField::Stop, 1),
+        match (&self.stats, &mut self.child) {
+            (Some(s), Some(_)) => s.set(StatField::Stop, 1),
             // Not started yet: nothing to save, end it.
-            None => {
-                let _ = self.child.kill();
+            (None, Some(child)) => {
+                let _ = child.kill();
             }
+            _ => {}
+        }
+        if matches!(self.phase, Phase::Restarting(_)) {
+            self.phase = Phase::Finished;
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
         }
     }
 
@@ -180,6 +339,24 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// How long a running worker may go without a heartbeat before it is shown as inactive;
+/// after twice this it is killed and restarted. The fork server beats several times per
+/// timeout period, whatever the target does, so silence means the worker itself is stuck.
+fn heartbeat_grace(cfg: &CampaignConfig) -> Duration {
+    (cfg.timeout * 3).max(Duration::from_secs(10))
+}
+
+/// Splits `--runs` between `jobs` workers (the first ones take the remainder).
+fn shares(runs: Option<u64>, jobs: usize) -> Vec<u64> {
+    let jobs = jobs.max(1) as u64;
+    (0..jobs)
+        .map(|i| match runs {
+            None => u64::MAX,
+            Some(r) => r / jobs + u64::from(i < r % jobs),
+        })
+        .collect()
+}
+
 /// Runs a campaign to its end.
 pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -191,79 +368,107 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     std::fs::create_dir_all(&cfg.sync_dir)
         .with_context(|| format!("cannot create the sync dir {}", cfg.sync_dir.display()))?;
     write_campaign_file(cfg)?;
-    // Counters of earlier runs in this sync dir carry on; this run's finds are the growth.
-    let worker_dir = cfg.sync_dir.join(worker_dir_name(&cfg.node, 0));
-    let base_hits = StatsMap::open(&worker_dir.join("stats"))?
-        .map_or(0, |s| s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms));
-    let mut worker = spawn_worker(cfg, 0)?;
+    let mut workers = Vec::new();
+    for (i, share) in shares(cfg.runs, cfg.jobs).into_iter().enumerate() {
+        workers.push(Worker::new(cfg, i, share)?);
+    }
     let start = Instant::now();
+    let campaign_start_ms = now_ms();
+    for w in &mut workers {
+        if w.share == 0 {
+            w.phase = Phase::Finished;
+        } else {
+            w.spawn(cfg, campaign_start_ms)?;
+        }
+    }
     let mut display = Display::new(cfg.plain);
-    let mut printed: HashSet<String> = read_findings(&worker.dir).into_iter().map(|f| f.id).collect();
+    let mut printed: HashSet<String> = HashSet::new();
+    for w in &workers {
+        printed.extend(read_findings(&w.dir).into_iter().map(|f| f.id));
+    }
     let known_at_start = printed.clone();
-    let mut base_execs = None;
+    let grace = heartbeat_grace(cfg);
     let mut stop_sent: Option<Instant> = None;
     let mut seen_unique = 0;
-    let status = loop {
-        let exited = worker.child.try_wait()?;
-        // Map the stats as soon as the worker created them (also after a quick exit: a short
-        // campaign may end before the first poll).
-        if worker.stats.is_none() {
-            worker.stats = StatsMap::open(&worker.dir.join("stats"))?
-                .filter(|s| s.get(StatField::Pid) == u64::from(worker.child.id()));
-            if let Some(s) = &worker.stats {
-                base_execs = Some(s.get(StatField::PriorExecs));
+    let mut build_id = None;
+    let mut union = Vec::new();
+    let mut union_at: Option<Instant> = None;
+    loop {
+        for w in &mut workers {
+            if let Err(e) = poll_worker(w, cfg, campaign_start_ms, stop_sent.is_some(), grace, &mut display) {
+                for other in &mut workers {
+                    other.kill();
+                }
+                return Err(e);
             }
         }
-        if let Some(status) = exited {
-            break status;
-        }
-        for line in worker.new_log_lines() {
-            display.message(&line);
+        if workers.iter().all(|w| matches!(w.phase, Phase::Finished | Phase::GaveUp)) {
+            break;
         }
         let out_of_time = cfg.max_total_time.is_some_and(|t| start.elapsed() >= t);
-        let failed_fast = cfg.fail_fast && worker.hits() > base_hits;
+        let failed_fast = cfg.fail_fast && workers.iter().any(|w| w.hits() > 0);
         if stop_sent.is_none() && (interrupted.load(Ordering::Relaxed) || out_of_time || failed_fast) {
-            worker.request_stop();
+            for w in &mut workers {
+                w.request_stop();
+            }
             stop_sent = Some(Instant::now());
         }
         if stop_sent.is_some_and(|t| t.elapsed() > cfg.timeout + Duration::from_secs(10)) {
-            display.message("protocrash: the worker did not stop in time; killing it");
-            let _ = worker.child.kill();
+            for w in workers.iter_mut().filter(|w| w.phase == Phase::Running) {
+                display.message(&format!("protocrash: worker {} did not stop in time; killing it", w.name()));
+                w.kill();
+            }
         }
-        if worker.unique() != seen_unique {
-            seen_unique = worker.unique();
-            for f in read_findings(&worker.dir) {
+        let unique: u64 = workers.iter().map(Worker::unique).sum();
+        if unique != seen_unique {
+            seen_unique = unique;
+            for f in merged_findings(&workers.iter().map(|w| w.dir.clone()).collect::<Vec<_>>()) {
                 if printed.insert(f.id.clone()) {
                     display.message(&describe_new_finding(&f, cfg));
                 }
             }
         }
-        if let Some(s) = &worker.stats {
-            display.update(&snapshot(cfg, s, &worker.dir, start.elapsed(), base_execs.unwrap_or(0)));
+        if build_id.is_none() {
+            build_id = workers
+                .iter()
+                .filter(|w| w.stats.as_ref().is_some_and(|s| s.get(StatField::State) != WorkerState::Starting as u64))
+                .find_map(|w| crate::shm::coverage_build_id(&w.dir.join("coverage")).ok().flatten());
         }
+        if build_id.is_some() && union_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
+            union = aggregate::union_of(&aggregate::worker_dirs(&cfg.sync_dir), build_id);
+            union_at = Some(Instant::now());
+        }
+        display.update(&snapshot(cfg, &workers, &union, start.elapsed(), grace));
+        // The master's display tick: workers report through shared memory, nothing waits on it.
         std::thread::sleep(Duration::from_millis(50));
-    };
-    display.finish();
-    for line in worker.new_log_lines() {
-        display.message(&line);
     }
-    check_exit(&worker, status, interrupted.load(Ordering::Relaxed))?;
-    let stats = worker.stats.as_ref().context("the worker ended before reporting any figures")?;
-    let findings = read_findings(&worker.dir);
+    display.finish();
+    for w in &mut workers {
+        for line in w.new_log_lines() {
+            display.message(&line);
+        }
+    }
+    if workers.iter().all(|w| w.phase == Phase::GaveUp) {
+        bail!("every worker kept dying; see the logs above");
+    }
+    let findings = merged_findings(&workers.iter().map(|w| w.dir.clone()).collect::<Vec<_>>());
     for f in &findings {
         if printed.insert(f.id.clone()) {
             display.message(&describe_new_finding(f, cfg));
         }
     }
-    let mut union = Vec::new();
-    union_coverage(&worker.dir.join("coverage"), &mut union)?;
-    let exported = export_corpus(&worker.dir.join("queue"), &cfg.corpus_dir)?;
+    let dirs = aggregate::worker_dirs(&cfg.sync_dir);
+    let union = aggregate::union_of(&dirs, build_id);
+    let mut exported = 0;
+    for w in &workers {
+        exported += export_corpus(&w.dir.join("queue"), &cfg.corpus_dir)?;
+    }
     Ok(Summary {
         elapsed: start.elapsed(),
-        execs: (stats.get(StatField::ExecSeq) / 2).saturating_sub(base_execs.unwrap_or(0)),
+        execs: workers.iter().map(Worker::last_execs).sum(),
         edges: protocrash_proto::coverage::count_edges(&union),
-        corpus: stats.get(StatField::Corpus),
-        hits: worker.hits().saturating_sub(base_hits),
+        corpus: workers.iter().filter_map(|w| w.stats.as_ref()).map(|s| s.get(StatField::Corpus)).max().unwrap_or(0),
+        hits: workers.iter().map(Worker::hits).sum(),
         new_ids: findings.iter().filter(|f| !known_at_start.contains(&f.id)).map(|f| f.id.clone()).collect(),
         findings,
         interrupted: interrupted.load(Ordering::Relaxed),
@@ -271,45 +476,69 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     })
 }
 
-fn spawn_worker(cfg: &CampaignConfig, index: usize) -> Result<Worker> {
-    let dir = cfg.sync_dir.join(worker_dir_name(&cfg.node, index));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the worker directory {}", dir.display()))?;
-    let log = dir.join("worker.log");
-    let log_file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-    let wc = WorkerConfig {
-        version: PROTOCOL_VERSION,
-        target: cfg.target.clone(),
-        worker_dir: dir.clone(),
-        sync_dir: cfg.sync_dir.clone(),
-        seed_dirs: cfg.seed_dirs.clone(),
-        artifact_dir: cfg.artifact_dir.clone(),
-        seed: cfg.seed.wrapping_add(index as u64),
-        timeout_ms: cfg.timeout.as_millis().max(1) as u64,
-        rss_limit_mb: cfg.rss_limit_mb,
-        max_len: cfg.max_len,
-        max_execs: cfg.runs.unwrap_or(u64::MAX),
-        cmp: cfg.cmp,
-        dict: cfg.dict.iter().map(|t| protocrash_proto::dict::to_hex(t)).collect(),
-    };
-    let child = std::process::Command::new(&cfg.harness)
-        .env(WORKER_ENV, wc.encode())
-        .stdin(std::process::Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file)
-        // Its own process group: a terminal's Ctrl-C reaches only the master, which stops
-        // the workers gracefully.
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot start the harness {}", cfg.harness.display()))?;
-    Ok(Worker { dir, child, stats: None, log, log_pos: 0 })
-}
-
-fn check_exit(worker: &Worker, status: std::process::ExitStatus, interrupted: bool) -> Result<()> {
-    if status.success() {
+/// Checks one worker: relays its log, notices its exit (restarting it if it died), and
+/// kills it if its heartbeat stopped.
+fn poll_worker(
+    w: &mut Worker,
+    cfg: &CampaignConfig,
+    campaign_start_ms: u64,
+    stopping: bool,
+    grace: Duration,
+    display: &mut Display,
+) -> Result<()> {
+    if let Phase::Restarting(at) = w.phase {
+        if stopping {
+            w.phase = Phase::Finished;
+        } else if Instant::now() >= at {
+            if w.execs() >= w.share {
+                w.phase = Phase::Finished;
+            } else {
+                w.spawn(cfg, campaign_start_ms)?;
+            }
+        }
         return Ok(());
     }
-    let tail = worker.log_tail();
-    if worker.stats.is_none() {
+    if w.phase != Phase::Running {
+        return Ok(());
+    }
+    let exited = match &mut w.child {
+        Some(c) => c.try_wait()?,
+        None => return Ok(()),
+    };
+    // Map the stats as soon as the worker created them (also after a quick exit: a short
+    // campaign may end before the first poll).
+    w.map_stats()?;
+    for line in w.new_log_lines() {
+        display.message(&line);
+    }
+    let Some(status) = exited else {
+        if let Some(s) = &w.stats {
+            let state = WorkerState::from_word(s.get(StatField::State));
+            let silent = Duration::from_millis(now_ms().saturating_sub(s.get(StatField::HeartbeatMs)));
+            if !w.killed_silent && aggregate::is_inactive(state, s.get(StatField::HeartbeatMs), now_ms(), grace * 2) {
+                display.message(&format!(
+                    "protocrash: worker {} stopped responding (no heartbeat for {}s); killing and restarting it",
+                    w.name(),
+                    silent.as_secs()
+                ));
+                w.killed_silent = true;
+                w.kill();
+            }
+        }
+        return Ok(());
+    };
+    w.child = None;
+    let budget_spent = w.execs() >= w.share;
+    if status.success() || stopping || budget_spent {
+        w.phase = Phase::Finished;
+        if !status.success() && !stopping && !w.killed_silent && status.signal() != Some(SIGKILL) {
+            display.message(&format!("protocrash: worker {} ended with {status} after its last run", w.name()));
+        }
+        return Ok(());
+    }
+    let tail = w.log_tail();
+    if w.stats.is_none() && w.restarts == 0 {
+        // It never got as far as its stats file: a broken harness, not a bad input.
         if status.code() == Some(EXIT_SETUP_ERROR) {
             bail!("the harness could not start:\n{tail}");
         }
@@ -318,37 +547,98 @@ fn check_exit(worker: &Worker, status: std::process::ExitStatus, interrupted: bo
              `protocrash::fuzz_target!` harness built by `cargo protocrash build`?\n{tail}"
         );
     }
-    if status.signal() == Some(libc_sigkill()) && interrupted {
+    w.restarts += 1;
+    w.quick_deaths = if w.started.elapsed() < QUICK_DEATH { w.quick_deaths + 1 } else { 0 };
+    let why = if w.killed_silent { "killed for silence".to_string() } else { status.to_string() };
+    if w.quick_deaths >= MAX_QUICK_DEATHS {
+        w.phase = Phase::GaveUp;
+        display.message(&format!(
+            "protocrash: worker {} died {} times in a row within {}s of starting ({why}); leaving it stopped. \
+             Everything it saved is kept in {}. Its last log lines:\n{tail}",
+            w.name(),
+            w.quick_deaths,
+            QUICK_DEATH.as_secs(),
+            w.dir.display()
+        ));
         return Ok(());
     }
-    bail!("the worker failed ({status}); everything it saved is kept in {}\n{tail}", worker.dir.display())
+    // Back off when it dies young: 1 s, 2 s, 4 s …
+    let delay = if w.quick_deaths > 0 { Duration::from_secs(1 << (w.quick_deaths - 1)) } else { Duration::ZERO };
+    display.message(&format!(
+        "protocrash: worker {} died ({why}); restarting it{} (restart {}); everything it saved is kept",
+        w.name(),
+        if delay.is_zero() { String::new() } else { format!(" in {}s", delay.as_secs()) },
+        w.restarts
+    ));
+    w.phase = Phase::Restarting(Instant::now() + delay);
+    Ok(())
 }
 
-const fn libc_sigkill() -> i32 {
-    9
+const SIGKILL: i32 = 9;
+
+fn snapshot(cfg: &CampaignConfig, workers: &[Worker], union: &[u8], elapsed: Duration, grace: Duration) -> Snapshot {
+    let now = now_ms();
+    let mut s = Snapshot { target: cfg.target.clone(), elapsed, ..Snapshot::default() };
+    let mut last_find = 0;
+    for w in workers {
+        let execs = w.execs();
+        s.execs += execs;
+        let mut row =
+            WorkerRow { name: w.name(), execs, execs_per_sec: aggregate::rate(execs, elapsed), ..WorkerRow::default() };
+        row.state = match w.phase {
+            Phase::Restarting(_) => "restarting".into(),
+            Phase::GaveUp => "dead".into(),
+            Phase::Finished => "done".into(),
+            Phase::Running => "starting".into(),
+        };
+        if let Some(st) = &w.stats {
+            let state = WorkerState::from_word(st.get(StatField::State));
+            if w.phase == Phase::Running {
+                row.state = if aggregate::is_inactive(state, st.get(StatField::HeartbeatMs), now, grace) {
+                    "inactive".into()
+                } else {
+                    state.name().into()
+                };
+            }
+            row.corpus = st.get(StatField::Corpus);
+            row.finds =
+                st.get(StatField::UniqueCrashes) + st.get(StatField::UniqueHangs) + st.get(StatField::UniqueOoms);
+            row.imports = st.get(StatField::Imports);
+            row.restarts = w.restarts;
+            if state != WorkerState::Starting {
+                let mut own = Vec::new();
+                let _ = union_coverage(&w.dir.join("coverage"), &mut own, None);
+                row.edges = protocrash_proto::coverage::count_edges(&own);
+            }
+            s.map_size = s.map_size.max(st.get(StatField::MapSize));
+            s.corpus = s.corpus.max(row.corpus);
+            s.crashes += st.get(StatField::UniqueCrashes);
+            s.hangs += st.get(StatField::UniqueHangs);
+            s.ooms += st.get(StatField::UniqueOoms);
+            s.len_limit = s.len_limit.max(st.get(StatField::LenLimit));
+            last_find = last_find.max(st.get(StatField::LastFindMs));
+        }
+        s.workers.push(row);
+    }
+    s.execs_per_sec = aggregate::rate(s.execs, elapsed);
+    s.edges = protocrash_proto::coverage::count_edges(union);
+    s.since_last_find = (last_find > 0).then(|| Duration::from_millis(now.saturating_sub(last_find)));
+    s
 }
 
-fn snapshot(cfg: &CampaignConfig, s: &StatsMap, dir: &Path, elapsed: Duration, base_execs: u64) -> Snapshot {
-    let execs = (s.get(StatField::ExecSeq) / 2).saturating_sub(base_execs);
-    let mut union = Vec::new();
-    if WorkerState::from_word(s.get(StatField::State)) != WorkerState::Starting {
-        let _ = union_coverage(&dir.join("coverage"), &mut union);
+/// The findings of every worker directory in `dirs`, one per signature (counts added up:
+/// two workers hitting the same bug found one bug).
+pub fn merged_findings(dirs: &[PathBuf]) -> Vec<Finding> {
+    let mut by_id: Vec<Finding> = Vec::new();
+    for d in dirs {
+        for f in read_findings(d) {
+            match by_id.iter_mut().find(|g| g.id == f.id) {
+                Some(g) => g.count += f.count,
+                None => by_id.push(f),
+            }
+        }
     }
-    let last = s.get(StatField::LastFindMs);
-    Snapshot {
-        target: cfg.target.clone(),
-        elapsed,
-        execs,
-        execs_per_sec: execs as f64 / elapsed.as_secs_f64().max(1e-3),
-        edges: protocrash_proto::coverage::count_edges(&union),
-        map_size: s.get(StatField::MapSize),
-        corpus: s.get(StatField::Corpus),
-        crashes: s.get(StatField::UniqueCrashes),
-        hangs: s.get(StatField::UniqueHangs),
-        ooms: s.get(StatField::UniqueOoms),
-        since_last_find: (last > 0).then(|| Duration::from_millis(now_ms().saturating_sub(last))),
-        len_limit: s.get(StatField::LenLimit),
-    }
+    by_id
 }
 
 /// The findings a worker recorded (empty if none or unreadable).

@@ -36,6 +36,10 @@ pub enum Command {
     Run(RunArgs),
     /// Replay inputs outside the fuzzer: outcome, panic message, backtrace.
     Repro(ReproArgs),
+    /// Show a campaign's figures from its sync dir (during or after a run).
+    Status(StatusArgs),
+    /// Draw a campaign's edges, corpus and exec/s over time as an SVG.
+    Plot(PlotArgs),
 }
 
 /// Where the fuzz project is.
@@ -143,6 +147,42 @@ pub struct RunArgs {
     /// Plain status lines instead of the live screen.
     #[arg(long)]
     pub plain: bool,
+    /// Worker processes, each a fork server with its own fuzzing child (default: one per core).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
+    /// How often each worker imports the other workers' finds from the sync dir.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    pub sync_interval: Duration,
+}
+
+/// `status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Target (may be omitted when there is only one).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The campaign's sync directory (default: fuzz/sync/<target>); no fuzz project needed.
+    #[arg(long, value_name = "DIR")]
+    pub sync_dir: Option<PathBuf>,
+    /// One JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `plot`.
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// Target (may be omitted when there is only one).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The campaign's sync directory (default: fuzz/sync/<target>); no fuzz project needed.
+    #[arg(long, value_name = "DIR")]
+    pub sync_dir: Option<PathBuf>,
+    /// Where to write the SVG (default: <sync dir>/plot.svg).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `repro`.

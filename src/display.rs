@@ -30,8 +30,33 @@ pub struct Snapshot {
     pub ooms: u64,
     /// Time since the last new coverage.
     pub since_last_find: Option<Duration>,
-    /// Current input length limit.
+    /// Current input length limit (largest over workers).
     pub len_limit: u64,
+    /// Per-worker breakdown.
+    pub workers: Vec<WorkerRow>,
+}
+
+/// One worker's line in the breakdown.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerRow {
+    /// `<node>-<i>`.
+    pub name: String,
+    /// starting / running / inactive / restarting / done / dead.
+    pub state: String,
+    /// Executions in this run.
+    pub execs: u64,
+    /// Executions per second in this run.
+    pub execs_per_sec: f64,
+    /// Edges in its own map.
+    pub edges: u64,
+    /// Corpus entries.
+    pub corpus: u64,
+    /// Unique findings.
+    pub finds: u64,
+    /// Entries imported from other workers.
+    pub imports: u64,
+    /// Times the master restarted it.
+    pub restarts: u32,
 }
 
 /// Renders the status.
@@ -115,7 +140,7 @@ fn since(d: Option<Duration>) -> String {
 fn live_lines(s: &Snapshot) -> Vec<String> {
     let findings = format!("crashes {}  hangs {}  ooms {}", s.crashes, s.hangs, s.ooms);
     let findings = if s.crashes + s.hangs + s.ooms > 0 { style(findings).red().bold().to_string() } else { findings };
-    vec![
+    let mut lines = vec![
         format!(
             "{} {} {}",
             style("protocrash").bold(),
@@ -132,12 +157,41 @@ fn live_lines(s: &Snapshot) -> Vec<String> {
             s.len_limit
         ),
         format!("  {findings}   last new edge {}", since(s.since_last_find)),
-    ]
+    ];
+    if s.workers.len() > 1 {
+        lines.push(
+            style(format!(
+                "  {:<14} {:>10} {:>9} {:>7} {:>7} {:>7} {:>6} {:>8}",
+                "worker", "state", "execs", "exec/s", "edges", "corpus", "finds", "imports"
+            ))
+            .dim()
+            .to_string(),
+        );
+        for w in &s.workers {
+            let restarts = if w.restarts > 0 { format!("  ({} restarts)", w.restarts) } else { String::new() };
+            let state = match w.state.as_str() {
+                "inactive" | "dead" | "restarting" => style(&w.state).yellow().to_string(),
+                _ => w.state.clone(),
+            };
+            lines.push(format!(
+                "  {:<14} {:>10} {:>9} {:>7} {:>7} {:>7} {:>6} {:>8}{restarts}",
+                w.name,
+                state,
+                human(w.execs as f64),
+                human(w.execs_per_sec),
+                w.edges,
+                w.corpus,
+                w.finds,
+                w.imports
+            ));
+        }
+    }
+    lines
 }
 
 /// The line printed every few seconds when stdout is not a terminal.
 pub fn plain_line(s: &Snapshot) -> String {
-    format!(
+    let mut line = format!(
         "[{}] {}: execs {} ({}/s) edges {}/{} corpus {} crashes {} hangs {} ooms {} last-new-edge {}",
         clock(s.elapsed),
         s.target,
@@ -150,7 +204,21 @@ pub fn plain_line(s: &Snapshot) -> String {
         s.hangs,
         s.ooms,
         since(s.since_last_find)
-    )
+    );
+    if s.workers.len() > 1 {
+        let running = s.workers.iter().filter(|w| w.state == "running").count();
+        let odd: Vec<String> = s
+            .workers
+            .iter()
+            .filter(|w| matches!(w.state.as_str(), "inactive" | "restarting" | "dead"))
+            .map(|w| format!("{} {}", w.name, w.state))
+            .collect();
+        line += &format!(" workers {running}/{} running", s.workers.len());
+        if !odd.is_empty() {
+            line += &format!(" ({})", odd.join(", "));
+        }
+    }
+    line
 }
 
 #[cfg(test)]
@@ -181,6 +249,7 @@ mod tests {
             ooms: 2,
             since_last_find: Some(Duration::from_secs(4)),
             len_limit: 64,
+            workers: Vec::new(),
         };
         assert_eq!(
             plain_line(&s),

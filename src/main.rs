@@ -2,11 +2,13 @@
 //! rustc wrapper of harness builds (see `wrapper`).
 #![deny(unsafe_code)]
 
+mod aggregate;
 mod builder;
 mod campaign;
 mod cli;
 mod commands;
 mod display;
+mod plot;
 mod project;
 mod runtime_src;
 mod scaffold;

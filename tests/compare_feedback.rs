@@ -9,7 +9,7 @@ const EXEC_SEQ: usize = 2;
 
 fn fuzz(fx: &Fixture, target: &str, extra: &[&str]) -> common::Out {
     let _slot = one_campaign_at_a_time();
-    let mut args = vec!["run", target, "--seed", "1", "--node", "t", "--plain", "--fail-fast"];
+    let mut args = vec!["run", target, "-j", "1", "--seed", "1", "--node", "t", "--plain", "--fail-fast"];
     args.extend_from_slice(extra);
     fx.run(&args)
 }
@@ -67,6 +67,8 @@ fn gates_fixture_gives_edge_coverage_nothing_to_climb() {
         let out = fx.run(&[
             "run",
             "gates",
+            "-j",
+            "1",
             "--runs",
             "1",
             "--no-cmp",

@@ -10,7 +10,7 @@ const CHILDREN: usize = 14;
 
 fn fuzz(fx: &Fixture, target: &str, extra: &[&str]) -> common::Out {
     let _slot = one_campaign_at_a_time();
-    let mut args = vec!["run", target, "--seed", "1", "--node", "t", "--plain"];
+    let mut args = vec!["run", target, "-j", "1", "--seed", "1", "--node", "t", "--plain"];
     args.extend_from_slice(extra);
     fx.run(&args)
 }

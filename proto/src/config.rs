@@ -39,6 +39,22 @@ pub struct WorkerConfig {
     pub cmp: bool,
     /// User dictionary tokens, hex-encoded (`dict::to_hex`).
     pub dict: Vec<String>,
+    /// Milliseconds between imports of the other workers' queues.
+    #[serde(default = "default_sync_interval_ms")]
+    pub sync_interval_ms: u64,
+    /// Which mix of strategies this worker uses (`Strategy::for_variant` in the runtime):
+    /// parallel workers differ, as AFL++ recommends for its secondaries.
+    #[serde(default)]
+    pub variant: u32,
+    /// Unix milliseconds when the campaign started (times in `plot_data` count from it, so a
+    /// restarted worker's plot carries on); 0 = when this worker started.
+    #[serde(default)]
+    pub campaign_start_ms: u64,
+}
+
+/// Default for [`WorkerConfig::sync_interval_ms`].
+pub const fn default_sync_interval_ms() -> u64 {
+    5000
 }
 
 impl WorkerConfig {
@@ -115,6 +131,9 @@ mod tests {
             max_execs: u64::MAX,
             cmp: true,
             dict: vec!["4b4559".into()],
+            sync_interval_ms: 5000,
+            variant: 1,
+            campaign_start_ms: 1_700_000_000_000,
         }
     }
 

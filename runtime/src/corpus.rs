@@ -34,6 +34,8 @@ pub struct Corpus {
     /// Scratch for `refresh`: how many entries hold each feature.
     freq: Vec<u32>,
     dirty: bool,
+    /// Weigh entries by how rare their features are (off: freshness, size and yield only).
+    rarity: bool,
 }
 
 impl Corpus {
@@ -45,7 +47,13 @@ impl Corpus {
             best: vec![NONE; map_len],
             freq: Vec::new(),
             dirty: false,
+            rarity: true,
         }
+    }
+
+    /// Turns rare-feature weighting on or off (a worker variant).
+    pub fn set_rarity(&mut self, on: bool) {
+        self.rarity = on;
     }
 
     /// Number of entries.
@@ -138,15 +146,16 @@ impl Corpus {
         let mut total = 0.0;
         self.cumulative.clear();
         for e in &self.entries {
-            total += weight(e, &self.freq);
+            total += weight(e, &self.freq, self.rarity);
             self.cumulative.push(total);
         }
         self.dirty = false;
     }
 }
 
-fn weight(e: &Entry, freq: &[u32]) -> f64 {
-    let rarity: f64 = e.edges.iter().map(|&i| 1.0 / f64::from(freq[i as usize].max(1))).sum();
+fn weight(e: &Entry, freq: &[u32], rarity: bool) -> f64 {
+    let rarity: f64 =
+        if rarity { e.edges.iter().map(|&i| 1.0 / f64::from(freq[i as usize].max(1))).sum() } else { 0.0 };
     let favored = if e.favored { 1.0 } else { 0.2 };
     let size = 1.0 / (1.0 + e.data.len() as f64 / 512.0);
     let fresh = if e.fuzzed == 0 { 4.0 } else { 1.0 };

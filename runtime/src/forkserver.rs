@@ -3,6 +3,7 @@
 //! within the timeout) or a child over the memory limit is captured and killed, a crash is
 //! read from the shared record — records the finding and forks a fresh child.
 
+use crate::aflstats::AflStats;
 use crate::findings::FindingStore;
 use crate::fuzzer::{Fuzzer, Shared};
 use crate::penalty::Penalties;
@@ -190,6 +191,8 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     init();
     let limits = Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 };
     let mut penalties = Penalties::default();
+    let start = if cfg.campaign_start_ms > 0 { cfg.campaign_start_ms } else { now_ms() };
+    let mut afl = AflStats::new(&cfg.worker_dir, &cfg.target, &ws.stats, start, now_ms());
     let mut generation = 0u64;
     let mut fruitless = 0;
     let seq = ws.stats.field(StatField::ExecSeq);
@@ -211,7 +214,11 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
             }
         };
         ws.stats.add(StatField::Children, 1);
-        let heartbeat = || ws.stats.set(StatField::HeartbeatMs, now_ms());
+        let heartbeat = || {
+            let now = now_ms();
+            ws.stats.set(StatField::HeartbeatMs, now);
+            afl.tick(&ws.stats, &ws.coverage, now, false);
+        };
         let end = match watch(&child, seq, ws.region.record(), &limits, heartbeat) {
             Ok(end) => end,
             Err(e) => {
@@ -251,6 +258,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         generation += 1;
     }
     ws.findings.flush();
+    afl.tick(&ws.stats, &ws.coverage, now_ms(), true);
     ws.stats.set(StatField::State, WorkerState::Done as u64);
     0
 }

@@ -10,11 +10,12 @@ use crate::rng::Rng;
 use crate::sancov::CounterMap;
 use crate::shared::SharedRegion;
 use crate::statsfile::{CoverageFile, StatsFile};
+use crate::sync::Peers;
 use crate::util::{now_ms, write_atomic};
 use crate::{Corpus, TargetFn};
 use protocrash_proto::config::WorkerConfig;
 use protocrash_proto::coverage::BUCKET;
-use protocrash_proto::naming::{parse_queue_name, queue_name};
+use protocrash_proto::naming::{content_id, parse_queue_name, queue_name};
 use protocrash_proto::stats::{StatField, WorkerState};
 use std::collections::HashSet;
 use std::io::Read;
@@ -36,6 +37,32 @@ pub struct Shared<'a> {
     pub coverage: &'a CoverageFile,
     /// What killed earlier children: inputs never replayed, entries and tokens used less.
     pub penalties: &'a Penalties,
+}
+
+/// A worker's mix of strategies. Parallel workers get different ones (AFL++'s advice for
+/// secondaries: vary the schedule, the mutation depth and the costly stages), so that N
+/// workers explore N ways rather than one way N times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strategy {
+    /// Havoc stacks up to 2^(depth-1) edits.
+    pub havoc_depth: u32,
+    /// Weigh corpus entries by the rarity of their features.
+    pub rarity: bool,
+    /// Run the deterministic input-to-state stage on new entries.
+    pub stage: bool,
+}
+
+impl Strategy {
+    /// The strategy of worker variant `v` (variant 0 is the single-worker default).
+    pub fn for_variant(v: u32) -> Strategy {
+        match v % 3 {
+            0 => Strategy { havoc_depth: 4, rarity: true, stage: true },
+            // Deep havoc, freshness and yield only: wanders further from the corpus.
+            1 => Strategy { havoc_depth: 6, rarity: false, stage: true },
+            // Shallow havoc, no stage: many cheap small steps around rare entries.
+            _ => Strategy { havoc_depth: 2, rarity: true, stage: false },
+        }
+    }
 }
 
 /// The fuzzing child's state.
@@ -76,6 +103,10 @@ pub struct Fuzzer<'a> {
     stage_queue: Vec<usize>,
     /// Record compare operands on the next execution whatever the sampling says.
     record_next: bool,
+    strategy: Strategy,
+    /// The other workers' queues.
+    peers: Peers,
+    last_sync_ms: u64,
 }
 
 /// Most executions one input-to-state stage may spend.
@@ -120,12 +151,16 @@ impl<'a> Fuzzer<'a> {
             token_len: 0,
             stage_queue: Vec::new(),
             record_next: false,
+            strategy: Strategy::for_variant(cfg.variant),
+            peers: Peers::new(&cfg.sync_dir, &cfg.worker_dir, cfg.max_len),
+            last_sync_ms: 0,
             shared,
         }
     }
 
     /// Loads the corpus, then fuzzes until told to stop.
     pub fn run(mut self) {
+        self.queue.set_rarity(self.strategy.rarity);
         cmp::init();
         self.load_learned();
         self.counters.clear();
@@ -163,7 +198,7 @@ impl<'a> Fuzzer<'a> {
                 buf.clear();
                 buf.extend_from_slice(&self.queue.get(pick).data);
                 let other = self.rng.below(self.queue.len());
-                havoc(&mut buf, &mut self.rng, self.len_limit, &self.queue.get(other).data);
+                havoc(&mut buf, &mut self.rng, self.len_limit, &self.queue.get(other).data, self.strategy.havoc_depth);
             }
         }
         self.shared.region.record().set_origin(self.queue.get(pick).id, token_id);
@@ -279,7 +314,7 @@ impl<'a> Fuzzer<'a> {
             return;
         }
         let other = self.rng.below(self.queue.len());
-        havoc(buf, &mut self.rng, self.len_limit, &self.queue.get(other).data);
+        havoc(buf, &mut self.rng, self.len_limit, &self.queue.get(other).data, self.strategy.havoc_depth);
     }
 
     fn credit_token(&mut self) {
@@ -392,7 +427,7 @@ impl<'a> Fuzzer<'a> {
         let id = self.queue.add(input.to_vec(), input_id, deaths, edges.into_boxed_slice());
         // Entries reloaded from this worker's queue had their stage in an earlier child (and
         // a stage candidate that crashed would otherwise crash every restarted child again).
-        if self.cmp_on && export && self.stage_queue.len() < 64 {
+        if self.cmp_on && self.strategy.stage && export && self.stage_queue.len() < 64 {
             self.stage_queue.push(id);
         }
         self.shared.stats.set(StatField::Corpus, self.queue.len() as u64);
@@ -423,6 +458,10 @@ impl<'a> Fuzzer<'a> {
         if self.queue.is_dirty() || self.execs.is_multiple_of(PERIOD * 64) {
             self.queue.refresh();
         }
+        let interval = self.cfg.sync_interval_ms;
+        if interval > 0 && now_ms().saturating_sub(self.last_sync_ms) >= interval {
+            self.import(false);
+        }
         // Often enough that a child killed by a finding loses little of what it learned.
         if self.execs.is_multiple_of(PERIOD * 64) {
             self.save_learned();
@@ -451,6 +490,7 @@ impl<'a> Fuzzer<'a> {
             .collect();
         for name in sources.iter().filter_map(|(p, _)| p.file_name()?.to_str().and_then(parse_queue_name)) {
             self.exported.insert(name.cov_hash);
+            self.peers.hold(name.content);
         }
         for dir in &self.cfg.seed_dirs {
             sources.extend(list_files(dir, true, self.verbose).into_iter().map(|p| (p, false)));
@@ -462,6 +502,9 @@ impl<'a> Fuzzer<'a> {
             if self.shared.penalties.is_known_bad(&data) {
                 continue;
             }
+            if !from_queue {
+                self.peers.hold(content_id(&data));
+            }
             let (verdict, novel) = self.execute(&data);
             if novel && verdict == Corpus::Keep {
                 self.keep(&data, !from_queue);
@@ -469,11 +512,60 @@ impl<'a> Fuzzer<'a> {
                 cmp::discard();
             }
         }
+        if self.cfg.sync_interval_ms > 0 {
+            self.import(true);
+        }
+        // The empty input is never a queue file (empty files are junk in the sync dir), so
+        // every child runs it itself: its coverage (often an edge no other input reaches)
+        // is then in every worker's map. It seeds an empty corpus.
+        // (If the empty input killed a child, an empty corpus starts from one byte instead.)
+        let start: &[&[u8]] = &[b"", b"\0", b"a", b"\xff"];
+        for input in start.iter().filter(|i| !self.shared.penalties.is_known_bad(i)).take(1) {
+            let (verdict, novel) = self.execute(input);
+            if self.queue.is_empty() || (novel && verdict == Corpus::Keep) {
+                self.keep(input, false);
+            } else {
+                cmp::discard();
+            }
+        }
         if self.queue.is_empty() {
-            self.execute(&[]);
-            self.keep(&[], false);
+            crate::entry::error("every input tried at start-up killed the target; nothing to mutate");
+            crate::process::exit_now(protocrash_proto::EXIT_SETUP_ERROR);
         }
         self.queue.refresh();
+    }
+
+    /// Imports the other workers' new queue entries: each is executed once and kept if it
+    /// adds coverage here. Junk in the sync dir is reported once (by the first child at
+    /// start-up, or by whichever child meets it later) and skipped.
+    fn import(&mut self, at_start: bool) {
+        self.last_sync_ms = now_ms();
+        let scan = self.peers.scan();
+        if self.verbose || !at_start {
+            for why in &scan.skipped {
+                crate::entry::warn(&format!("skipping {why}"));
+            }
+        }
+        for (_, data) in scan.entries {
+            if self.execs >= self.budget_end {
+                break;
+            }
+            if self.shared.penalties.is_known_bad(&data) {
+                continue;
+            }
+            self.shared.region.record().set_origin(0, 0);
+            let (verdict, novel) = self.execute(&data);
+            if novel && verdict == Corpus::Keep {
+                // Not exported again: it is in its finder's queue already. A restarted
+                // child re-importing what its predecessor imported is not a new import.
+                self.keep(&data, false);
+                if !at_start || self.verbose {
+                    self.shared.stats.add(StatField::Imports, 1);
+                }
+            } else {
+                cmp::discard();
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! invariant in a `// SAFETY:` comment.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod aflstats;
 mod alloc;
 mod cmp;
 mod corpus;
@@ -25,6 +26,7 @@ mod shared;
 mod signals;
 mod statsfile;
 mod symbols;
+mod sync;
 mod util;
 
 pub use arbitrary;

@@ -14,10 +14,10 @@ const INTERESTING_64: [u64; 4] = [0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff, 
 /// Number of distinct edit kinds.
 const OPS: usize = 16;
 
-/// Applies 1, 2, 4 or 8 random edits to `buf`, never growing it past `max_len`. `other` is
-/// another corpus entry for splicing (may be empty).
-pub fn havoc(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
-    let stack = 1 << rng.below(4);
+/// Applies 1, 2, 4 … 2^(depth-1) random edits to `buf`, never growing it past `max_len`.
+/// `other` is another corpus entry for splicing (may be empty).
+pub fn havoc(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8], depth: u32) {
+    let stack = 1 << rng.below(depth as usize);
     for _ in 0..stack {
         edit(buf, rng, max_len, other);
     }
@@ -350,8 +350,8 @@ mod tests {
             let mut buf = Vec::with_capacity(max);
             let mut copy = Vec::with_capacity(max);
             for _ in 0..20_000 {
-                havoc(&mut buf, &mut rng, max, &other);
-                havoc(&mut copy, &mut twin, max, &other);
+                havoc(&mut buf, &mut rng, max, &other, 4);
+                havoc(&mut copy, &mut twin, max, &other, 4);
                 assert!(buf.len() <= max, "len {} > {max}", buf.len());
                 assert_eq!(buf, copy);
             }
@@ -393,7 +393,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..2000 {
             let mut b = seed.clone();
-            havoc(&mut b, &mut rng, 64, b"OTHER");
+            havoc(&mut b, &mut rng, 64, b"OTHER", 4);
             seen.insert(b);
         }
         assert!(seen.len() > 1500, "only {} distinct mutants", seen.len());

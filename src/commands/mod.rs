@@ -5,8 +5,10 @@ mod add;
 mod build;
 mod init;
 mod list;
+mod plot;
 mod repro;
 mod run;
+mod status;
 
 use crate::builder::BuildOptions;
 use crate::cli::{BuildFlags, Command};
@@ -26,7 +28,23 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Build(a) => build::run(a),
         Command::Run(a) => run::run(a),
         Command::Repro(a) => repro::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Plot(a) => plot::run(a),
     }
+}
+
+/// The sync dir a read-only command looks at: `--sync-dir`, or the target's default one.
+fn sync_dir_of(
+    sync_dir: Option<std::path::PathBuf>,
+    project: &crate::cli::ProjectArgs,
+    target: Option<&str>,
+) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(d) = sync_dir {
+        return Ok(d);
+    }
+    let p = crate::project::Project::locate(project.fuzz_dir.as_deref())?;
+    let t = p.target(target)?;
+    Ok(p.sync_dir(&t))
 }
 
 fn build_options(flags: &BuildFlags) -> BuildOptions {

@@ -34,13 +34,21 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         cmp: !args.no_cmp,
         dict: read_dictionaries(&args.dict)?,
         plain: args.plain,
+        jobs: args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize),
+        sync_interval: args.sync_interval,
         repro: ReproCommand {
             prefix: format!("cargo protocrash repro {target}"),
             options: super::repeated_options(&args.project, &args.build),
         },
         target,
     };
-    println!("protocrash: fuzzing '{}' (seed {seed}, sync dir {})", cfg.target, campaign::display_path(&cfg.sync_dir));
+    println!(
+        "protocrash: fuzzing '{}' with {} worker{} (seed {seed}, sync dir {})",
+        cfg.target,
+        cfg.jobs,
+        if cfg.jobs == 1 { "" } else { "s" },
+        campaign::display_path(&cfg.sync_dir)
+    );
     let summary = campaign::run(&cfg)?;
     let how = if summary.interrupted { "stopped" } else { "done" };
     println!(

@@ -1,0 +1,329 @@
+//! End-to-end: parallel campaigns. Several real fork-server workers sharing a real sync dir,
+//! read back through `cargo protocrash status --json`; workers killed, campaigns interrupted
+//! and resumed, junk in the sync dir. Every run is bounded by `--runs` or `--max-total-time`.
+
+mod common;
+
+use common::{one_campaign_at_a_time, Fixture};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const EXEC_SEQ: usize = 2;
+const PID: usize = 21;
+
+fn status(fx: &Fixture, sync: &Path) -> Value {
+    let out = fx.run(&["status", "--json", "--sync-dir", sync.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
+}
+
+fn worker<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["workers"].as_array().unwrap().iter().find(|w| w["name"] == name).unwrap_or_else(|| panic!("{status}"))
+}
+
+fn word(dir: &Path, word: usize) -> u64 {
+    let bytes = std::fs::read(dir.join("stats")).unwrap_or_default();
+    bytes.get(word * 8..word * 8 + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+}
+
+/// Waits (bounded) until `cond` holds, polling the worker's files: a condition, not a nap.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn(fx: &Fixture, args: &[&str]) -> Child {
+    let mut c = fx.cmd(args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.spawn().unwrap()
+}
+
+fn finish(child: Child) -> common::Out {
+    common::Out::from(child.wait_with_output().unwrap())
+}
+
+fn signal(pid: u64, sig: i32) {
+    // SAFETY: kill(2) on a pid this test started (or its worker); no memory is involved.
+    let rc = unsafe { libc::kill(pid as i32, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+}
+
+/// Processes running the harness binary `exe`.
+fn processes_running(exe: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(target) = std::fs::read_link(e.path().join("exe")) {
+            if target == exe {
+                found.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
+fn temp_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            temp_files(&p, out);
+        } else if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn two_workers_exchange_finds_and_the_campaign_edge_count_is_their_union() {
+    let fx = Fixture::new("findings");
+    let sync = fx.path().join("sync-j2");
+    let _slot = one_campaign_at_a_time();
+    let out = fx.run(&[
+        "run",
+        "slow_ladder",
+        "-j",
+        "2",
+        "--seed",
+        "5",
+        "--node",
+        "t",
+        "--plain",
+        "--max-total-time",
+        "8s",
+        "--sync-interval",
+        "500ms",
+        "--sync-dir",
+        sync.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("with 2 workers"), "{}", out.all());
+    let s = status(&fx, &sync);
+    let (w0, w1) = (worker(&s, "t-0"), worker(&s, "t-1"));
+    let union = s["edges"].as_u64().unwrap();
+    for w in [w0, w1] {
+        assert!(w["execs"].as_u64().unwrap() > 10_000, "both workers ran: {s}");
+        assert!(union >= w["edges"].as_u64().unwrap(), "the union covers each worker: {s}");
+    }
+    assert_eq!(s["execs"].as_u64().unwrap(), w0["execs"].as_u64().unwrap() + w1["execs"].as_u64().unwrap());
+    let imports = w0["imports"].as_u64().unwrap() + w1["imports"].as_u64().unwrap();
+    assert!(imports > 0, "an input found by one worker was imported by the other: {s}");
+    for name in ["t-0", "t-1"] {
+        let stats = std::fs::read_to_string(sync.join(name).join("fuzzer_stats")).unwrap();
+        assert!(stats.lines().any(|l| l.starts_with("execs_done ")), "{stats}");
+        let plot = std::fs::read_to_string(sync.join(name).join("plot_data")).unwrap();
+        assert!(plot.starts_with("# relative_time,") && plot.lines().count() >= 2, "{plot}");
+    }
+    let svg = fx.path().join("campaign.svg");
+    let plot = fx.run(&["plot", "--sync-dir", sync.to_str().unwrap(), "-o", svg.to_str().unwrap()]);
+    assert_eq!(plot.code, Some(0), "{}", plot.all());
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<polyline"));
+}
+
+#[test]
+fn runs_bound_counts_every_workers_executions() {
+    let fx = Fixture::new("findings");
+    let sync = fx.path().join("sync-runs");
+    let _slot = one_campaign_at_a_time();
+    let out = fx.run(&[
+        "run",
+        "clean",
+        "-j",
+        "2",
+        "--runs",
+        "150001",
+        "--node",
+        "t",
+        "--plain",
+        "--sync-dir",
+        sync.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let s = status(&fx, &sync);
+    assert_eq!(s["execs"].as_u64(), Some(150_001), "{s}");
+    assert_eq!(worker(&s, "t-0")["execs"].as_u64(), Some(75_001));
+    assert_eq!(worker(&s, "t-1")["execs"].as_u64(), Some(75_000));
+}
+
+#[test]
+fn two_nodes_sharing_a_sync_dir_form_one_campaign() {
+    // Two machines: two checkouts of the crate (each with its own fuzz/corpus), one shared
+    // sync dir, distinct node names.
+    let (here, there) = (Fixture::new("findings"), Fixture::new("findings"));
+    let sync = here.path().join("shared-sync");
+    let sync_arg = sync.to_str().unwrap();
+    let _slot = one_campaign_at_a_time();
+    let a = here.run(&[
+        "run",
+        "ladder",
+        "-j",
+        "1",
+        "--seed",
+        "1",
+        "--node",
+        "alpha",
+        "--plain",
+        "--runs",
+        "300000",
+        "--sync-dir",
+        sync_arg,
+    ]);
+    assert_eq!(a.code, Some(0), "{}", a.all());
+    // The second machine runs far too briefly to climb the ladder itself...
+    let alone = there.path().join("alone-sync");
+    let c = there.run(&[
+        "run",
+        "ladder",
+        "-j",
+        "1",
+        "--seed",
+        "2",
+        "--node",
+        "gamma",
+        "--plain",
+        "--runs",
+        "2000",
+        "--sync-dir",
+        alone.to_str().unwrap(),
+    ]);
+    assert_eq!(c.code, Some(0), "{}", c.all());
+    // ...but in the shared sync dir it starts from where the first one got.
+    let b = there.run(&[
+        "run",
+        "ladder",
+        "-j",
+        "1",
+        "--seed",
+        "2",
+        "--node",
+        "beta",
+        "--plain",
+        "--runs",
+        "2000",
+        "--sync-dir",
+        sync_arg,
+    ]);
+    assert_eq!(b.code, Some(0), "{}", b.all());
+    let s = status(&there, &sync);
+    let (wa, wb) = (worker(&s, "alpha-0"), worker(&s, "beta-0"));
+    let control = status(&there, &alone);
+    let edges = |w: &Value| w["edges"].as_u64().unwrap();
+    assert!(edges(worker(&control, "gamma-0")) < edges(wa), "the control run could not get there alone: {control}");
+    assert!(wb["imports"].as_u64().unwrap() > 0, "{s}");
+    assert!(edges(wb) >= edges(wa), "beta reached alpha's coverage: {s}");
+}
+
+#[test]
+fn a_killed_worker_is_restarted_and_the_campaign_goes_on() {
+    let fx = Fixture::new("findings");
+    let _slot = one_campaign_at_a_time();
+    // Builds first, so the campaign below starts at once.
+    let build = fx.run(&["build", "clean"]);
+    assert_eq!(build.code, Some(0), "{}", build.all());
+    let child = spawn(&fx, &["run", "clean", "-j", "1", "--node", "t", "--plain", "--max-total-time", "10s"]);
+    let dir = fx.worker_dir("clean");
+    wait_for("the worker to run", Duration::from_secs(60), || word(&dir, PID) != 0 && word(&dir, EXEC_SEQ) > 20_000);
+    let first = word(&dir, PID);
+    signal(first, libc::SIGKILL);
+    wait_for("a new worker", Duration::from_secs(30), || {
+        let pid = word(&dir, PID);
+        pid != 0 && pid != first && word(&dir, 18) == 1
+    });
+    let at_restart = word(&dir, EXEC_SEQ);
+    let out = finish(child);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("worker t-0 died"), "{}", out.all());
+    assert!(out.stdout.contains("restarting it"), "{}", out.all());
+    assert!(word(&dir, EXEC_SEQ) > at_restart, "the restarted worker fuzzed on");
+}
+
+#[test]
+fn ctrl_c_stops_every_process_cleanly_and_a_second_run_resumes() {
+    let fx = Fixture::new("findings");
+    let sync = fx.path().join("fuzz/sync/typed");
+    let _slot = one_campaign_at_a_time();
+    let build = fx.run(&["build", "typed"]);
+    assert_eq!(build.code, Some(0), "{}", build.all());
+    let child =
+        spawn(&fx, &["run", "typed", "-j", "2", "--node", "t", "--plain", "--seed", "4", "--max-total-time", "60s"]);
+    let (d0, d1) = (sync.join("t-0"), sync.join("t-1"));
+    wait_for("both workers to run", Duration::from_secs(60), || {
+        word(&d0, EXEC_SEQ) > 200_000 && word(&d1, EXEC_SEQ) > 200_000
+    });
+    signal(u64::from(child.id()), libc::SIGINT);
+    let out = finish(child);
+    assert!(out.code == Some(0) || out.code == Some(1), "{}", out.all());
+    assert!(out.stdout.contains("stopped after"), "{}", out.all());
+    let campaign: Value = serde_json::from_str(&std::fs::read_to_string(sync.join("campaign.json")).unwrap()).unwrap();
+    let harness = PathBuf::from(campaign["harness"].as_str().unwrap());
+    assert_eq!(processes_running(&harness), Vec::<String>::new(), "no worker or fuzzing child outlives the master");
+    let mut temps = Vec::new();
+    temp_files(&sync, &mut temps);
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+
+    let before = status(&fx, &sync);
+    let queue_len = |d: &Path| std::fs::read_dir(d.join("queue")).unwrap().count();
+    let (q0, q1) = (queue_len(&d0), queue_len(&d1));
+    assert!(q0 > 0 && q1 > 0);
+    let again = fx.run(&["run", "typed", "-j", "2", "--node", "t", "--plain", "--seed", "5", "--runs", "10000"]);
+    assert!(again.code == Some(0) || again.code == Some(1), "{}", again.all());
+    let after = status(&fx, &sync);
+    assert_eq!(
+        after["execs"].as_u64().unwrap(),
+        before["execs"].as_u64().unwrap() + 10_000,
+        "counters carry on:\n{before}\n{after}"
+    );
+    assert!(queue_len(&d0) >= q0 && queue_len(&d1) >= q1, "the corpus is intact");
+    assert!(after["edges"].as_u64().unwrap() >= before["edges"].as_u64().unwrap());
+}
+
+#[test]
+fn junk_in_the_sync_dir_is_skipped_with_one_warning_each() {
+    let fx = Fixture::new("findings");
+    let sync = fx.path().join("junk-sync");
+    let q = sync.join("junk-0/queue");
+    std::fs::create_dir_all(&q).unwrap();
+    let outside = fx.path().join("outside-secret");
+    std::fs::write(&outside, b"OUTSIDE").unwrap();
+    let named = |tag: &str| format!("id_{:0>16}_0000000{}", tag, tag.len());
+    std::fs::write(q.join("not-a-queue-name"), b"x").unwrap();
+    std::fs::write(q.join(named("e")), b"").unwrap();
+    std::fs::write(q.join(named("b")), vec![b'B'; 5000]).unwrap();
+    std::fs::create_dir(q.join(named("d"))).unwrap();
+    std::os::unix::fs::symlink(&outside, q.join(named("f"))).unwrap();
+    std::fs::write(q.join(named("a")), b"fine").unwrap();
+    let _slot = one_campaign_at_a_time();
+    let out = fx.run(&[
+        "run",
+        "clean",
+        "-j",
+        "1",
+        "--node",
+        "t",
+        "--plain",
+        "--runs",
+        "20000",
+        "--max-len",
+        "4096",
+        "--sync-dir",
+        sync.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let text = out.all();
+    for (name, why) in [
+        ("not-a-queue-name".to_string(), "not a queue entry name"),
+        (named("e"), "empty"),
+        (named("b"), "over --max-len 4096"),
+        (named("d"), "not a regular file"),
+        (named("f"), "symbolic link"),
+    ] {
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(&name)).collect();
+        assert_eq!(lines.len(), 1, "one warning for {name}:\n{text}");
+        assert!(lines[0].contains("skipping") && lines[0].contains(why), "{}", lines[0]);
+    }
+    assert!(!text.contains(&named("a")), "a good entry is imported silently:\n{text}");
+    assert_eq!(std::fs::read(&outside).unwrap(), b"OUTSIDE", "nothing outside is touched");
+}
