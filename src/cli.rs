@@ -36,6 +36,8 @@ pub enum Command {
     Run(RunArgs),
     /// Replay inputs outside the fuzzer: outcome, panic message, backtrace.
     Repro(ReproArgs),
+    /// Shrink the corpus keeping every edge, or (--crash FILE) one input keeping its crash.
+    Minimize(MinimizeArgs),
     /// Show a campaign's figures from its sync dir (during or after a run).
     Status(StatusArgs),
     /// Draw a campaign's edges, corpus and exec/s over time as an SVG.
@@ -153,6 +155,51 @@ pub struct RunArgs {
     /// How often each worker imports the other workers' finds from the sync dir.
     #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
     pub sync_interval: Duration,
+}
+
+/// `minimize`.
+#[derive(Args, Debug)]
+pub struct MinimizeArgs {
+    /// Target (may be omitted when there is only one).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub build: BuildFlags,
+    /// Shrink this crashing (or hanging, or out-of-memory) input instead of the corpus.
+    #[arg(long, value_name = "FILE")]
+    pub crash: Option<PathBuf>,
+    /// Where the result goes: a new directory for a corpus (default: replace
+    /// fuzz/corpus/<target>), a file for a crash (default: <FILE>.min beside it).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Extra corpus directories to include (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Vec<PathBuf>,
+    /// The campaign's sync directory, whose queues are included (default: fuzz/sync/<target>).
+    #[arg(long, value_name = "DIR")]
+    pub sync_dir: Option<PathBuf>,
+    /// Harness processes replaying the corpus (default: one per core).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
+    /// An execution longer than this is a hang.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Memory limit in MiB; 0 = none.
+    #[arg(long, value_name = "MB", default_value_t = 2048)]
+    pub rss_limit_mb: u64,
+    /// Corpus files larger than this are set aside.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_len: u64,
+    /// Crash minimisation: most executions to spend (default 10000).
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u64>,
+    /// Crash minimisation: most wall time to spend.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub max_total_time: Option<Duration>,
+    /// The summary as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `status`.

@@ -8,6 +8,7 @@ mod campaign;
 mod cli;
 mod commands;
 mod display;
+mod minimize;
 mod plot;
 mod project;
 mod runtime_src;

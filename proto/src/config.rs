@@ -83,6 +83,26 @@ pub struct ReplayConfig {
     pub rss_limit_mb: u64,
     /// Print per-input outcomes as JSON lines instead of text.
     pub json: bool,
+    /// Coverage replay (`minimize`): one JSON line per input with its features.
+    #[serde(default)]
+    pub coverage: bool,
+    /// Read the input paths from this file (NUL-separated) instead of the command line.
+    #[serde(default)]
+    pub files_from: Option<PathBuf>,
+    /// Shrink the one given crashing input instead of replaying.
+    #[serde(default)]
+    pub minimize: Option<MinimizeSpec>,
+}
+
+/// Crash minimisation: shrink an input while it still produces the same finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinimizeSpec {
+    /// Most executions to spend.
+    pub runs: u64,
+    /// Most wall time to spend, in milliseconds.
+    pub max_ms: u64,
+    /// Where the smallest input found is written.
+    pub out: PathBuf,
 }
 
 impl ReplayConfig {
@@ -153,7 +173,15 @@ mod tests {
 
     #[test]
     fn replay_config_round_trips() {
-        let c = ReplayConfig { version: crate::PROTOCOL_VERSION, timeout_ms: 5, rss_limit_mb: 0, json: true };
+        let c = ReplayConfig {
+            version: crate::PROTOCOL_VERSION,
+            timeout_ms: 5,
+            rss_limit_mb: 0,
+            json: true,
+            coverage: true,
+            files_from: Some("/tmp/list".into()),
+            minimize: Some(MinimizeSpec { runs: 10, max_ms: 1000, out: "/tmp/out".into() }),
+        };
         assert_eq!(ReplayConfig::decode(&c.encode()).unwrap(), c);
     }
 }

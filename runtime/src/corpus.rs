@@ -87,7 +87,8 @@ impl Corpus {
         let index = self.entries.len() as u32;
         for &e in edges.iter() {
             let slot = &mut self.best[e as usize];
-            if *slot == NONE || self.entries[*slot as usize].data.len() > data.len() {
+            // (`index` itself when an edge is listed twice: nothing to compare.)
+            if *slot == NONE || (*slot != index && self.entries[*slot as usize].data.len() > data.len()) {
                 *slot = index;
             }
         }
@@ -217,6 +218,15 @@ mod tests {
             hits[c.pick(&mut rng)] += 1;
         }
         assert!(hits[calm] > 20 * hits[deadly], "calm {} vs deadly {}", hits[calm], hits[deadly]);
+    }
+
+    #[test]
+    fn a_feature_listed_twice_is_harmless() {
+        let mut c = Corpus::new(10);
+        let first = c.add(vec![1; 4], 1, 0, vec![3, 3, 5].into());
+        c.add(vec![2; 2], 2, 0, vec![5, 5].into());
+        c.refresh();
+        assert!(c.get(first).favored, "still the smallest holder of edge 3");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::{Corpus, TargetFn};
 use protocrash_proto::config::{ReplayConfig, WorkerConfig, REPLAY_ENV, WORKER_ENV};
 use protocrash_proto::EXIT_SETUP_ERROR;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -50,11 +51,7 @@ pub fn main(init: fn(), target: TargetFn) -> i32 {
             }
         };
     }
-    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
-    if args.is_empty() {
-        eprintln!("{USAGE}");
-        return 2;
-    }
+    let mut args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     if let Some(flag) = args.iter().find(|a| a.to_string_lossy().starts_with('-')) {
         if matches!(flag.to_str(), Some("-h" | "--help")) {
             println!("{USAGE}");
@@ -76,8 +73,35 @@ pub fn main(init: fn(), target: TargetFn) -> i32 {
             timeout_ms: 1000,
             rss_limit_mb: 2048,
             json: false,
+            coverage: false,
+            files_from: None,
+            minimize: None,
         },
     };
+    if let Some(list) = &cfg.files_from {
+        match std::fs::read(list) {
+            Ok(bytes) => args.extend(
+                bytes
+                    .split(|&b| b == 0)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))),
+            ),
+            Err(e) => {
+                error(&format!("cannot read the file list {}: {e}", list.display()));
+                return 2;
+            }
+        }
+    }
+    if args.is_empty() {
+        eprintln!("{USAGE}");
+        return 2;
+    }
+    if let Some(spec) = &cfg.minimize {
+        return crate::tmin::minimize(&args, spec, &cfg, init, target);
+    }
+    if cfg.coverage {
+        return crate::replay::replay_coverage(&args, &cfg, init, target);
+    }
     crate::replay::replay(&args, &cfg, init, target)
 }
 

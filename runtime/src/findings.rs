@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A finding as the fork server understands it, before deduplication.
+#[derive(Clone, Debug)]
 pub struct Report {
     /// Kind.
     pub kind: FindingKind,

@@ -118,7 +118,8 @@ const LEARNED_MAX: usize = 512;
 impl<'a> Fuzzer<'a> {
     /// Prepares a child; `generation` counts the children this worker started before.
     pub fn new(cfg: &'a WorkerConfig, target: TargetFn, shared: Shared<'a>, generation: u64) -> Self {
-        let counters = CounterMap::registered();
+        let mut counters = CounterMap::registered();
+        counters.mask_allocator();
         let map_len = counters.len();
         let seq = shared.stats.get(StatField::ExecSeq);
         // A child that died inside the target left an odd sequence: that execution counts.
@@ -414,6 +415,11 @@ impl<'a> Fuzzer<'a> {
         }
         let vp_start = edges.len();
         cmp::commit(&mut edges);
+        // One compare site can report the same feature twice in one execution.
+        let mut vp = edges.split_off(vp_start);
+        vp.sort_unstable();
+        vp.dedup();
+        edges.extend(vp);
         for f in &mut edges[vp_start..] {
             cov_hash = (cov_hash ^ *f).wrapping_mul(0x0100_0193);
             *f += self.map_len as u32;

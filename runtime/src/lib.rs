@@ -27,6 +27,7 @@ mod signals;
 mod statsfile;
 mod symbols;
 mod sync;
+mod tmin;
 mod util;
 
 pub use arbitrary;

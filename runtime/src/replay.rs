@@ -1,17 +1,68 @@
 //! `harness FILE…`: runs each file once in a forked child under the same watchdog as the
 //! fuzzer and reports its outcome — ok, or the finding with its message and a symbolised
 //! backtrace, user frames first. Exit status 1 if any input crashed, hung or ran out of
-//! memory; 2 if an input could not be read.
+//! memory; 2 if an input could not be read. Also the coverage replay `minimize` uses
+//! (one child for many inputs, features per input) and the isolated single run crash
+//! minimisation is built on.
 
 use crate::findings::Report;
 use crate::forkserver::{watch, ChildEnd, Limits};
 use crate::process::{self, Forked, CHILD_DONE};
-use crate::shared::SharedRegion;
+use crate::sancov::CounterMap;
+use crate::shared::{RawReport, SharedRegion};
 use crate::TargetFn;
 use protocrash_proto::config::ReplayConfig;
+use protocrash_proto::coverage::BUCKET;
+use protocrash_proto::finding::FindingKind;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// What one isolated run of an input did.
+pub enum Outcome {
+    /// Returned normally.
+    Ok,
+    /// A finding: the raw record and what the watcher saw.
+    Finding(RawReport, FindingKind, i32, String),
+}
+
+/// Runs `data` once in a forked child under the fuzzer's watchdog (`limits`), so a crash,
+/// hang or memory blow-up ends only the child. The building block of `repro` and of crash
+/// minimisation. Err: the child could not be started or watched (message given).
+pub fn run_isolated(region: &SharedRegion, limits: &Limits, data: &[u8], target: TargetFn) -> Result<Outcome, String> {
+    let record = region.record();
+    record.reset();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let child = match process::fork() {
+        Ok(Forked::Child) => {
+            process::die_with_parent();
+            if crate::signals::install(record).is_err() {
+                process::exit_now(protocrash_proto::EXIT_SETUP_ERROR);
+            }
+            if limits.rss_bytes > 0 {
+                crate::alloc::set_limit(limits.rss_bytes as usize);
+            }
+            record.progress.store(1, Ordering::Relaxed);
+            target(data);
+            record.progress.store(2, Ordering::Relaxed);
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            process::exit_now(CHILD_DONE)
+        }
+        Ok(Forked::Parent(child)) => child,
+        Err(e) => return Err(format!("fork failed: {e}")),
+    };
+    match watch(&child, &record.progress, record, limits, || {}) {
+        Ok(ChildEnd::Done) => Ok(Outcome::Ok),
+        Ok(ChildEnd::SetupError) => Err("the replay child could not set itself up".into()),
+        Ok(ChildEnd::Finding(kind, sig, msg)) => Ok(Outcome::Finding(record.read(), kind, sig, msg)),
+        Err(e) => Err(format!("lost track of the replay child: {e}")),
+    }
+}
+
+/// The watchdog limits of a replay configuration.
+pub fn limits(cfg: &ReplayConfig) -> Limits {
+    Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 }
+}
 
 /// Replays `files` and prints one outcome per file.
 pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetFn) -> i32 {
@@ -23,7 +74,7 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
             return 2;
         }
     };
-    let limits = Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 };
+    let limits = limits(cfg);
     let (mut findings, mut unreadable) = (0, 0);
     for path in files {
         let data = match std::fs::read(path) {
@@ -34,45 +85,16 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
                 continue;
             }
         };
-        let record = region.record();
-        record.reset();
-        let _ = std::io::Write::flush(&mut std::io::stdout());
         let start = Instant::now();
-        let child = match process::fork() {
-            Ok(Forked::Child) => {
-                process::die_with_parent();
-                if crate::signals::install(record).is_err() {
-                    process::exit_now(protocrash_proto::EXIT_SETUP_ERROR);
-                }
-                if cfg.rss_limit_mb > 0 {
-                    crate::alloc::set_limit((cfg.rss_limit_mb << 20) as usize);
-                }
-                record.progress.store(1, Ordering::Relaxed);
-                target(&data);
-                record.progress.store(2, Ordering::Relaxed);
-                let _ = std::io::Write::flush(&mut std::io::stdout());
-                process::exit_now(CHILD_DONE)
-            }
-            Ok(Forked::Parent(child)) => child,
+        let report = match run_isolated(&region, &limits, &data, target) {
+            Ok(Outcome::Ok) => None,
+            Ok(Outcome::Finding(raw, kind, sig, msg)) => Some(Report::from_raw(raw, kind, sig, msg)),
             Err(e) => {
-                crate::entry::error(&format!("fork failed: {e}"));
+                crate::entry::error(&e);
                 return 2;
             }
         };
-        let end = watch(&child, &record.progress, record, &limits, || {});
         let ms = start.elapsed().as_secs_f64() * 1000.0;
-        let report = match end {
-            Ok(ChildEnd::Done) => None,
-            Ok(ChildEnd::SetupError) => {
-                crate::entry::error("the replay child could not set itself up");
-                return 2;
-            }
-            Ok(ChildEnd::Finding(kind, sig, msg)) => Some(Report::from_raw(record.read(), kind, sig, msg)),
-            Err(e) => {
-                crate::entry::error(&format!("lost track of the replay child: {e}"));
-                return 2;
-            }
-        };
         findings += usize::from(report.is_some());
         print_outcome(path, &data, ms, report.as_ref(), cfg.json);
     }
@@ -91,6 +113,113 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
     } else {
         0
     }
+}
+
+/// Replays `files` for their coverage, as JSON lines: in one forked child that runs input
+/// after input in process (as the fuzzer does), so the cost per input is the target's, not a
+/// fork's. An input that crashes, hangs or runs out of memory ends that child: it is reported
+/// with its kind and signature, and a fresh child carries on with the next file. Each ok line
+/// lists the input's features: `edge * 8 + log2(hit-count bucket)`.
+pub fn replay_coverage(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetFn) -> i32 {
+    init();
+    let region = match SharedRegion::new(1) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::entry::error(&format!("cannot map shared memory: {e}"));
+            return 2;
+        }
+    };
+    let limits = limits(cfg);
+    let mut counters = CounterMap::registered();
+    counters.mask_allocator();
+    let record = region.record();
+    let mut next = 0;
+    while next < files.len() {
+        record.reset();
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let child = match process::fork() {
+            Ok(Forked::Child) => coverage_child(files, next, cfg, &counters, record, target),
+            Ok(Forked::Parent(child)) => child,
+            Err(e) => {
+                crate::entry::error(&format!("fork failed: {e}"));
+                return 2;
+            }
+        };
+        let end = watch(&child, &record.progress, record, &limits, || {});
+        // progress = 2i+1 while input i runs, 2i+2 once it returned.
+        let progress = record.progress.load(Ordering::Relaxed);
+        match end {
+            Ok(ChildEnd::Done) => break,
+            Ok(ChildEnd::SetupError) => {
+                crate::entry::error("the replay child could not set itself up");
+                return 2;
+            }
+            Ok(ChildEnd::Finding(kind, sig, msg)) if progress % 2 == 1 => {
+                let i = (progress / 2) as usize;
+                let report = Report::from_raw(record.read(), kind, sig, msg);
+                let v = serde_json::json!({
+                    "file": files[i], "outcome": report.kind, "message": report.message,
+                    "location": report.location, "signature": report.signature,
+                });
+                println!("{v}");
+                next = i + 1;
+            }
+            Ok(ChildEnd::Finding(_, _, msg)) => {
+                // Died between inputs: the runtime's fault, not an input's.
+                crate::entry::error(&format!("the replay child died outside the target: {msg}"));
+                return 2;
+            }
+            Err(e) => {
+                crate::entry::error(&format!("lost track of the replay child: {e}"));
+                return 2;
+            }
+        }
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    0
+}
+
+fn coverage_child(
+    files: &[PathBuf],
+    from: usize,
+    cfg: &ReplayConfig,
+    counters: &CounterMap,
+    record: &'static crate::shared::ExecRecord,
+    target: TargetFn,
+) -> ! {
+    use std::io::Write;
+    process::die_with_parent();
+    if crate::signals::install(record).is_err() {
+        process::exit_now(protocrash_proto::EXIT_SETUP_ERROR);
+    }
+    if cfg.rss_limit_mb > 0 {
+        crate::alloc::set_limit((cfg.rss_limit_mb << 20) as usize);
+    }
+    counters.clear();
+    let mut features: Vec<u32> = Vec::new();
+    let stdout = std::io::stdout();
+    for (i, path) in files.iter().enumerate().skip(from) {
+        let line = match std::fs::read(path) {
+            Err(e) => serde_json::json!({"file": path, "outcome": "unreadable", "message": e.to_string()}),
+            Ok(data) => {
+                let start = Instant::now();
+                record.progress.store(2 * i as u64 + 1, Ordering::Relaxed);
+                target(&data);
+                record.progress.store(2 * i as u64 + 2, Ordering::Relaxed);
+                let us = start.elapsed().as_micros() as u64;
+                features.clear();
+                counters.drain(|edge, count| {
+                    features.push((edge as u32) << 3 | BUCKET[count as usize].trailing_zeros());
+                });
+                serde_json::json!({"file": path, "outcome": "ok", "size": data.len(), "us": us, "features": features})
+            }
+        };
+        // One write per input, before the next runs: a crash in the next one loses nothing.
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+    process::exit_now(CHILD_DONE)
 }
 
 fn print_outcome(path: &std::path::Path, data: &[u8], ms: f64, report: Option<&Report>, json: bool) {

@@ -5,6 +5,7 @@ mod add;
 mod build;
 mod init;
 mod list;
+mod minimize;
 mod plot;
 mod repro;
 mod run;
@@ -28,6 +29,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Build(a) => build::run(a),
         Command::Run(a) => run::run(a),
         Command::Repro(a) => repro::run(a),
+        Command::Minimize(a) => minimize::run(a),
         Command::Status(a) => status::run(a),
         Command::Plot(a) => plot::run(a),
     }

@@ -30,6 +30,9 @@ pub fn run(args: ReproArgs) -> Result<ExitCode> {
         timeout_ms: args.timeout.as_millis().max(1) as u64,
         rss_limit_mb: args.rss_limit_mb,
         json: args.json,
+        coverage: false,
+        files_from: None,
+        minimize: None,
     };
     let status = std::process::Command::new(&bins[&target])
         .args(files)

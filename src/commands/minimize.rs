@@ -1,0 +1,372 @@
+//! `cargo protocrash minimize [TARGET]`: shrink the corpus (every edge kept) or, with
+//! `--crash FILE`, one crashing input (the same crash kept).
+
+use crate::cli::MinimizeArgs;
+use crate::minimize::{self, Input, Replayed};
+use crate::project::Project;
+use anyhow::{bail, Context, Result};
+use protocrash_proto::config::{MinimizeSpec, ReplayConfig, REPLAY_ENV};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub fn run(args: MinimizeArgs) -> Result<ExitCode> {
+    let project = Project::locate(args.project.fuzz_dir.as_deref())?;
+    let target = project.target(args.target.as_deref())?;
+    if let Some(crash) = &args.crash {
+        if !crash.is_file() {
+            bail!("no such input file: {}", crash.display());
+        }
+    }
+    let bins = crate::builder::build(&project, std::slice::from_ref(&target), &super::build_options(&args.build))?;
+    let harness = &bins[&target];
+    match args.crash.clone() {
+        Some(crash) => minimize_crash(&args, &target, harness, &crash),
+        None => minimize_corpus(&args, &project, &target, harness),
+    }
+}
+
+fn replay_config(args: &MinimizeArgs) -> ReplayConfig {
+    ReplayConfig {
+        version: protocrash_proto::PROTOCOL_VERSION,
+        timeout_ms: args.timeout.as_millis().max(1) as u64,
+        rss_limit_mb: args.rss_limit_mb,
+        json: true,
+        coverage: false,
+        files_from: None,
+        minimize: None,
+    }
+}
+
+fn minimize_crash(args: &MinimizeArgs, target: &str, harness: &Path, crash: &Path) -> Result<ExitCode> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        let name = crash.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        crash.with_file_name(format!("{name}.min"))
+    });
+    let spec = MinimizeSpec {
+        runs: args.runs.unwrap_or(10_000),
+        max_ms: args.max_total_time.map_or(u64::MAX, |d| d.as_millis() as u64),
+        out: std::path::absolute(&out)?,
+    };
+    let cfg = ReplayConfig { minimize: Some(spec), ..replay_config(args) };
+    let output = std::process::Command::new(harness)
+        .arg(std::path::absolute(crash)?)
+        .env(REPLAY_ENV, cfg.encode())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run the harness {}", harness.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let Some(v) = stdout.lines().rev().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) else {
+        bail!("the harness could not minimise {}:\n{}", crash.display(), stderr.trim_end());
+    };
+    if args.json {
+        println!("{v}");
+    } else {
+        let at = v["location"].as_str().filter(|s| !s.is_empty()).map(|l| format!(" at {l}")).unwrap_or_default();
+        println!(
+            "protocrash: minimised {}: {} -> {} bytes in {} runs, still the same {}{at}",
+            crate::campaign::display_path(crash),
+            v["before"],
+            v["after"],
+            v["runs"],
+            v["kind"].as_str().unwrap_or("finding"),
+        );
+        if v["complete"] == false {
+            println!("  the budget ran out first (--runs / --max-total-time): a longer run may shrink it further");
+        }
+        if let Some(others) = v["other_findings"].as_array().filter(|o| !o.is_empty()) {
+            println!("  {} other finding(s) met on the way were not accepted (different signature)", others.len());
+        }
+        let mut repro = format!("cargo protocrash repro {target} {}", crate::campaign::display_path(&out));
+        for o in super::repeated_options(&args.project, &args.build) {
+            repro += &format!(" {o}");
+        }
+        println!("  saved: {}\n  reproduce: {repro}", crate::campaign::display_path(&out));
+    }
+    Ok(ExitCode::from(if output.status.success() { super::EXIT_OK } else { 2 }))
+}
+
+/// Files of a directory that a corpus may hold: regular files not starting with '.';
+/// symlinks followed only where the user pointed (`follow`).
+fn corpus_files(dir: &Path, follow: bool) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| {
+            let m = if follow { std::fs::metadata(e.path()) } else { std::fs::symlink_metadata(e.path()) };
+            m.is_ok_and(|m| m.is_file())
+        })
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn minimize_corpus(args: &MinimizeArgs, project: &Project, target: &str, harness: &Path) -> Result<ExitCode> {
+    let started = Instant::now();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
+    }
+    let corpus_dir = project.corpus_dir(target);
+    let sync_dir = args.sync_dir.clone().unwrap_or_else(|| project.sync_dir(target));
+    let mut paths = corpus_files(&corpus_dir, true);
+    for d in &args.corpus {
+        if !d.is_dir() {
+            bail!("--corpus {}: not a directory", d.display());
+        }
+        paths.extend(corpus_files(d, true));
+    }
+    for w in crate::aggregate::worker_dirs(&sync_dir) {
+        paths.extend(corpus_files(&w.join("queue"), false).into_iter().filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).and_then(protocrash_proto::naming::parse_queue_name).is_some()
+        }));
+    }
+    let files_before = paths.len();
+    let mut too_big = Vec::new();
+    paths.retain(|p| {
+        let big = std::fs::metadata(p).is_ok_and(|m| m.len() > args.max_len);
+        if big {
+            too_big.push(p.clone());
+        }
+        !big
+    });
+    let (inputs, unreadable) = minimize::dedup(paths);
+    let bytes_before: u64 = inputs.iter().map(|i| i.data.len() as u64).sum();
+    if inputs.is_empty() {
+        bail!(
+            "no corpus to minimise for '{target}': {} and the sync dir {} hold no inputs",
+            crate::campaign::display_path(&corpus_dir),
+            crate::campaign::display_path(&sync_dir)
+        );
+    }
+    let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize);
+    let runs = replay_all(args, harness, &inputs, jobs, &interrupted)?;
+    if interrupted.load(Ordering::Relaxed) {
+        println!("protocrash: interrupted; nothing was changed");
+        return Ok(ExitCode::from(130));
+    }
+    let kept = minimize::cover(&inputs, &runs);
+    let all = minimize::features_of(&runs, 0..runs.len());
+    let covered = minimize::features_of(&runs, kept.iter().copied());
+    if all != covered {
+        bail!(
+            "internal error: the minimised set lost coverage ({} of {} features); nothing was changed",
+            covered.len(),
+            all.len()
+        );
+    }
+    let kept_inputs: Vec<&Input> = kept.iter().map(|&i| &inputs[i]).collect();
+    let out = args.out.clone().unwrap_or_else(|| corpus_dir.clone());
+    write_corpus(&out, &kept_inputs, args.out.is_none(), &interrupted)?;
+    let bytes_after: u64 = kept_inputs.iter().map(|i| i.data.len() as u64).sum();
+    let edges: std::collections::BTreeSet<u32> = all.iter().map(|f| f >> 3).collect();
+    let set_aside: Vec<(&Input, &Replayed)> =
+        inputs.iter().zip(&runs).filter(|(_, r)| !matches!(r, Replayed::Ok { .. })).collect();
+    if args.json {
+        let doc = serde_json::json!({
+            "files_before": files_before, "distinct_before": inputs.len(), "bytes_before": bytes_before,
+            "files_after": kept_inputs.len(), "bytes_after": bytes_after,
+            "features": all.len(), "edges": edges.len(), "out": out, "seconds": started.elapsed().as_secs_f64(),
+            "harness": harness,
+            "set_aside": set_aside.iter().map(|(i, r)| match r {
+                Replayed::Finding { kind, message, location } =>
+                    serde_json::json!({"file": i.path, "kind": kind, "message": message, "location": location}),
+                Replayed::Unreadable(e) => serde_json::json!({"file": i.path, "kind": "unreadable", "message": e}),
+                Replayed::Ok { .. } => unreachable!(),
+            }).collect::<Vec<_>>(),
+            "too_big": too_big,
+        });
+        println!("{doc}");
+        return Ok(ExitCode::from(super::EXIT_OK));
+    }
+    println!(
+        "protocrash: minimised '{target}' in {:.1}s: {files_before} files ({} distinct, {}) -> {} files ({}), \
+         every one of {} edges ({} features) kept",
+        started.elapsed().as_secs_f64(),
+        inputs.len(),
+        bytes(bytes_before),
+        kept_inputs.len(),
+        bytes(bytes_after),
+        edges.len(),
+        all.len()
+    );
+    println!("  written to {}", crate::campaign::display_path(&out));
+    for (i, r) in &set_aside {
+        match r {
+            Replayed::Finding { kind, message, location } => {
+                let at = if location.is_empty() { String::new() } else { format!(" at {location}") };
+                println!("  set aside ({kind}): {}: {message}{at}", i.path.display());
+            }
+            Replayed::Unreadable(e) => println!("  set aside (unreadable): {}: {e}", i.path.display()),
+            Replayed::Ok { .. } => {}
+        }
+    }
+    for p in &too_big {
+        println!("  set aside (over --max-len {}): {}", args.max_len, p.display());
+    }
+    for (p, e) in &unreadable {
+        println!("  set aside (unreadable): {}: {e}", p.display());
+    }
+    Ok(ExitCode::from(super::EXIT_OK))
+}
+
+fn bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / (1 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Replays every input through `jobs` harness processes; results in `inputs` order.
+fn replay_all(
+    args: &MinimizeArgs,
+    harness: &Path,
+    inputs: &[Input],
+    jobs: usize,
+    interrupted: &AtomicBool,
+) -> Result<Vec<Replayed>> {
+    let tmp = tempfile::Builder::new().prefix("protocrash-minimize-").tempdir()?;
+    let index: HashMap<&Path, usize> = inputs.iter().enumerate().map(|(i, x)| (x.path.as_path(), i)).collect();
+    let results: Mutex<Vec<Option<Replayed>>> = Mutex::new(vec![None; inputs.len()]);
+    let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("replaying {bar:40} {pos}/{len} inputs ({per_sec}, eta {eta})")
+            .expect("the template is valid"),
+    );
+    if !console::Term::stdout().is_term() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let jobs = jobs.clamp(1, inputs.len());
+    let mut children = Vec::new();
+    for j in 0..jobs {
+        // Interleaved chunks: big and small files spread evenly over the processes.
+        let mut list = Vec::new();
+        for x in inputs.iter().skip(j).step_by(jobs) {
+            list.extend_from_slice(x.path.as_os_str().as_encoded_bytes());
+            list.push(0);
+        }
+        let list_path = tmp.path().join(format!("list-{j}"));
+        std::fs::write(&list_path, list)?;
+        let cfg = ReplayConfig { coverage: true, files_from: Some(list_path), ..replay_config(args) };
+        let child = std::process::Command::new(harness)
+            .env(REPLAY_ENV, cfg.encode())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run the harness {}", harness.display()))?;
+        children.push(child);
+    }
+    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let stdouts: Vec<_> = children.iter_mut().map(|c| c.stdout.take().expect("piped")).collect();
+    std::thread::scope(|s| {
+        for stdout in stdouts {
+            let (results, bar, index, failures, done) = (&results, &bar, &index, &failures, &done);
+            s.spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    match minimize::parse_line(&line) {
+                        Some((file, r)) => {
+                            if let Some(&i) = index.get(file.as_path()) {
+                                results.lock().expect("no panics while held")[i] = Some(r);
+                                bar.inc(1);
+                            }
+                        }
+                        None => failures.lock().expect("no panics while held").push(line),
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        // Ctrl-C or SIGTERM: end the replays; the readers finish when the pipes close.
+        while done.load(Ordering::Relaxed) < jobs {
+            if interrupted.load(Ordering::Relaxed) {
+                for c in &mut children {
+                    let _ = c.kill();
+                }
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    bar.finish_and_clear();
+    let mut errors = String::new();
+    for c in &mut children {
+        let status = c.wait()?;
+        let mut err = String::new();
+        if let Some(mut e) = c.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        if !status.success() && !interrupted.load(Ordering::Relaxed) {
+            errors += &format!("{status}: {}\n", err.trim_end());
+        }
+    }
+    if interrupted.load(Ordering::Relaxed) {
+        return Ok(Vec::new());
+    }
+    let results = results.into_inner().expect("no panics while held");
+    let missing = results.iter().filter(|r| r.is_none()).count();
+    if !errors.is_empty() || missing > 0 {
+        let odd = failures.into_inner().expect("no panics while held").join("\n");
+        bail!(
+            "the harness failed while replaying the corpus ({missing} inputs without a result); nothing was \
+             changed:\n{errors}{odd}"
+        );
+    }
+    Ok(results.into_iter().map(|r| r.expect("checked above")).collect())
+}
+
+/// Writes the minimised corpus to `out`, all or nothing: into a temporary directory beside
+/// it, then swapped in with renames, so an interrupted or failed write leaves `out` as it was.
+fn write_corpus(out: &Path, kept: &[&Input], replace: bool, interrupted: &AtomicBool) -> Result<()> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "corpus".into());
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    if !replace && out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        bail!("{} exists and is not empty; give --out a new directory (nothing was changed)", out.display());
+    }
+    let pid = std::process::id();
+    let tmp = parent.join(format!("{}minimize-{name}-{pid}", protocrash_proto::naming::TEMP_PREFIX));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let written = (|| -> Result<()> {
+        std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        for (input, file) in kept.iter().zip(minimize::output_names(kept)) {
+            std::fs::write(tmp.join(&file), &input.data)
+                .with_context(|| format!("cannot write {}", tmp.join(&file).display()))?;
+        }
+        if interrupted.load(Ordering::Relaxed) {
+            bail!("interrupted");
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.context(format!("{} was not changed", out.display())));
+    }
+    if out.exists() {
+        let old = parent.join(format!("{}old-{name}-{pid}", protocrash_proto::naming::TEMP_PREFIX));
+        std::fs::rename(out, &old).with_context(|| format!("cannot move {} aside", out.display()))?;
+        if let Err(e) = std::fs::rename(&tmp, out) {
+            let _ = std::fs::rename(&old, out);
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e).with_context(|| {
+                format!("cannot put the minimised corpus in place; {} was not changed", out.display())
+            });
+        }
+        std::fs::remove_dir_all(&old).with_context(|| format!("cannot remove the old corpus {}", old.display()))?;
+    } else {
+        std::fs::rename(&tmp, out).with_context(|| format!("cannot create {}", out.display()))?;
+    }
+    Ok(())
+}
