@@ -101,10 +101,19 @@ fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTree
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("cannot run cargo")?;
     let stdout = child.stdout.take().expect("piped");
     let mut bins = BTreeMap::new();
+    // Targets (or other crates) with compile errors, to name them in the message.
+    let mut failed: Vec<String> = Vec::new();
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line.context("cannot read cargo's output")?;
         match serde_json::from_str::<escargot::format::Message<'_>>(&line) {
             Ok(escargot::format::Message::CompilerMessage(msg)) => {
+                use escargot::format::diagnostic::DiagnosticLevel;
+                if matches!(msg.message.level, DiagnosticLevel::Error | DiagnosticLevel::Ice) {
+                    let name = msg.target.name.to_string();
+                    if !failed.contains(&name) {
+                        failed.push(name);
+                    }
+                }
                 if let Some(text) = msg.message.rendered {
                     eprint!("{text}");
                 }
@@ -120,7 +129,13 @@ fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTree
     }
     let status = child.wait().context("cannot wait for cargo")?;
     if !status.success() {
-        bail!("building {} failed; cargo's errors are above", targets.join(", "));
+        let named: Vec<&String> = failed.iter().filter(|f| targets.contains(f)).collect();
+        let what = match (named.is_empty(), failed.is_empty()) {
+            (false, _) => format!("target {}", named.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+            (true, false) => format!("crate {} (needed by {})", failed.join(", "), targets.join(", ")),
+            (true, true) => targets.join(", "),
+        };
+        bail!("building {what} failed; cargo's errors are above");
     }
     for t in targets {
         if !bins.contains_key(t) {

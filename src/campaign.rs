@@ -57,6 +57,9 @@ pub struct CampaignConfig {
     pub dict: Vec<Vec<u8>>,
     /// Worker processes.
     pub jobs: usize,
+    /// Finding ids known before this run from outside the sync dir (reproducers kept in
+    /// `fuzz/artifacts/<target>`): such findings are reported as known, not new.
+    pub known: HashSet<String>,
     /// Time between imports of other workers' finds.
     pub sync_interval: Duration,
     /// Plain periodic lines even on a terminal.
@@ -109,6 +112,8 @@ fn shell_quote(s: &str) -> String {
 /// What a campaign did.
 #[derive(Debug)]
 pub struct Summary {
+    /// Unix milliseconds when the campaign started.
+    pub started_ms: u64,
     /// Wall time.
     pub elapsed: Duration,
     /// Executions in this run.
@@ -386,7 +391,8 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     for w in &workers {
         printed.extend(read_findings(&w.dir).into_iter().map(|f| f.id));
     }
-    let known_at_start = printed.clone();
+    let mut known_at_start = printed.clone();
+    known_at_start.extend(cfg.known.iter().cloned());
     let grace = heartbeat_grace(cfg);
     let mut stop_sent: Option<Instant> = None;
     let mut seen_unique = 0;
@@ -464,6 +470,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         exported += export_corpus(&w.dir.join("queue"), &cfg.corpus_dir)?;
     }
     Ok(Summary {
+        started_ms: campaign_start_ms,
         elapsed: start.elapsed(),
         execs: workers.iter().map(Worker::last_execs).sum(),
         edges: protocrash_proto::coverage::count_edges(&union),

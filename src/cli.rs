@@ -38,6 +38,8 @@ pub enum Command {
     Repro(ReproArgs),
     /// Shrink the corpus keeping every edge, or (--crash FILE) one input keeping its crash.
     Minimize(MinimizeArgs),
+    /// List the unique findings: kind, message, location, hits, files, repro command.
+    Crashes(CrashesArgs),
     /// Show a campaign's figures from its sync dir (during or after a run).
     Status(StatusArgs),
     /// Draw a campaign's edges, corpus and exec/s over time as an SVG.
@@ -105,7 +107,25 @@ pub struct BuildArgs {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Target to fuzz (may be omitted when there is only one).
+    #[arg(conflicts_with = "all")]
     pub target: Option<String>,
+    /// Fuzz every target, one after the other, sharing the time budget.
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: this much time per target (default: --max-total-time divided evenly).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "all")]
+    pub time_per_target: Option<Duration>,
+    /// CI mode: plain progress lines, a summary table, reproducers minimised (default when
+    /// CI=true and stdout is not a terminal).
+    #[arg(long)]
+    pub ci: bool,
+    /// Write the run's summary as JSON (schema: README, "CI report").
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Which findings fail the run (exit 1): any, or only new ones (not recorded before this
+    /// run, in the sync dir or as a reproducer in fuzz/artifacts/<target>).
+    #[arg(long, value_enum, default_value = "any")]
+    pub fail_on: FailOn,
     #[command(flatten)]
     pub project: ProjectArgs,
     #[command(flatten)]
@@ -202,6 +222,28 @@ pub struct MinimizeArgs {
     pub json: bool,
 }
 
+/// Which findings fail a run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// Any finding hit in this run.
+    Any,
+    /// Only findings not known before this run.
+    New,
+}
+
+/// `crashes`.
+#[derive(Args, Debug)]
+pub struct CrashesArgs {
+    /// Target (default: every target).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// One JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `status`.
 #[derive(Args, Debug)]
 pub struct StatusArgs {
@@ -236,8 +278,12 @@ pub struct PlotArgs {
 #[derive(Args, Debug)]
 pub struct ReproArgs {
     /// [TARGET] FILE…: the target may be omitted when there is only one.
-    #[arg(required = true, value_name = "TARGET|FILE")]
+    #[arg(required_unless_present = "regression", value_name = "TARGET|FILE")]
     pub items: Vec<String>,
+    /// Replay the whole corpus (fuzz/corpus/<target>, the sync dir's queues) and every
+    /// reproducer in fuzz/artifacts/<target>, on all cores; exit 1 if any input fails now.
+    #[arg(long)]
+    pub regression: bool,
     #[command(flatten)]
     pub project: ProjectArgs,
     #[command(flatten)]

@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 mod aggregate;
+mod batch;
 mod builder;
 mod campaign;
 mod cli;

@@ -54,7 +54,7 @@ fn harness_that_does_not_compile_exits_2_with_cargos_error() {
     let out = fx.run(&["build"]);
     assert_eq!(out.code, Some(2), "{}", out.all());
     assert!(out.stderr.contains("error[E0308]: mismatched types"), "{}", out.all());
-    assert!(out.stderr.contains("building does_not_build failed"), "{}", out.all());
+    assert!(out.stderr.contains("building target does_not_build failed"), "{}", out.all());
 }
 
 #[test]

@@ -6,12 +6,10 @@ use crate::minimize::{self, Input, Replayed};
 use crate::project::Project;
 use anyhow::{bail, Context, Result};
 use protocrash_proto::config::{MinimizeSpec, ReplayConfig, REPLAY_ENV};
-use std::collections::HashMap;
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub fn run(args: MinimizeArgs) -> Result<ExitCode> {
@@ -91,23 +89,6 @@ fn minimize_crash(args: &MinimizeArgs, target: &str, harness: &Path, crash: &Pat
     Ok(ExitCode::from(if output.status.success() { super::EXIT_OK } else { 2 }))
 }
 
-/// Files of a directory that a corpus may hold: regular files not starting with '.';
-/// symlinks followed only where the user pointed (`follow`).
-fn corpus_files(dir: &Path, follow: bool) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut v: Vec<PathBuf> = rd
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .filter(|e| {
-            let m = if follow { std::fs::metadata(e.path()) } else { std::fs::symlink_metadata(e.path()) };
-            m.is_ok_and(|m| m.is_file())
-        })
-        .map(|e| e.path())
-        .collect();
-    v.sort();
-    v
-}
-
 fn minimize_corpus(args: &MinimizeArgs, project: &Project, target: &str, harness: &Path) -> Result<ExitCode> {
     let started = Instant::now();
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -116,15 +97,15 @@ fn minimize_corpus(args: &MinimizeArgs, project: &Project, target: &str, harness
     }
     let corpus_dir = project.corpus_dir(target);
     let sync_dir = args.sync_dir.clone().unwrap_or_else(|| project.sync_dir(target));
-    let mut paths = corpus_files(&corpus_dir, true);
+    let mut paths = crate::batch::corpus_files(&corpus_dir, true);
     for d in &args.corpus {
         if !d.is_dir() {
             bail!("--corpus {}: not a directory", d.display());
         }
-        paths.extend(corpus_files(d, true));
+        paths.extend(crate::batch::corpus_files(d, true));
     }
     for w in crate::aggregate::worker_dirs(&sync_dir) {
-        paths.extend(corpus_files(&w.join("queue"), false).into_iter().filter(|p| {
+        paths.extend(crate::batch::corpus_files(&w.join("queue"), false).into_iter().filter(|p| {
             p.file_name().and_then(|n| n.to_str()).and_then(protocrash_proto::naming::parse_queue_name).is_some()
         }));
     }
@@ -147,7 +128,7 @@ fn minimize_corpus(args: &MinimizeArgs, project: &Project, target: &str, harness
         );
     }
     let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize);
-    let runs = replay_all(args, harness, &inputs, jobs, &interrupted)?;
+    let runs = crate::batch::replay_all(&replay_config(args), harness, &inputs, jobs, &interrupted)?;
     if interrupted.load(Ordering::Relaxed) {
         println!("protocrash: interrupted; nothing was changed");
         return Ok(ExitCode::from(130));
@@ -225,106 +206,6 @@ fn bytes(n: u64) -> String {
     } else {
         format!("{n} bytes")
     }
-}
-
-/// Replays every input through `jobs` harness processes; results in `inputs` order.
-fn replay_all(
-    args: &MinimizeArgs,
-    harness: &Path,
-    inputs: &[Input],
-    jobs: usize,
-    interrupted: &AtomicBool,
-) -> Result<Vec<Replayed>> {
-    let tmp = tempfile::Builder::new().prefix("protocrash-minimize-").tempdir()?;
-    let index: HashMap<&Path, usize> = inputs.iter().enumerate().map(|(i, x)| (x.path.as_path(), i)).collect();
-    let results: Mutex<Vec<Option<Replayed>>> = Mutex::new(vec![None; inputs.len()]);
-    let bar = indicatif::ProgressBar::new(inputs.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("replaying {bar:40} {pos}/{len} inputs ({per_sec}, eta {eta})")
-            .expect("the template is valid"),
-    );
-    if !console::Term::stdout().is_term() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let jobs = jobs.clamp(1, inputs.len());
-    let mut children = Vec::new();
-    for j in 0..jobs {
-        // Interleaved chunks: big and small files spread evenly over the processes.
-        let mut list = Vec::new();
-        for x in inputs.iter().skip(j).step_by(jobs) {
-            list.extend_from_slice(x.path.as_os_str().as_encoded_bytes());
-            list.push(0);
-        }
-        let list_path = tmp.path().join(format!("list-{j}"));
-        std::fs::write(&list_path, list)?;
-        let cfg = ReplayConfig { coverage: true, files_from: Some(list_path), ..replay_config(args) };
-        let child = std::process::Command::new(harness)
-            .env(REPLAY_ENV, cfg.encode())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot run the harness {}", harness.display()))?;
-        children.push(child);
-    }
-    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let stdouts: Vec<_> = children.iter_mut().map(|c| c.stdout.take().expect("piped")).collect();
-    std::thread::scope(|s| {
-        for stdout in stdouts {
-            let (results, bar, index, failures, done) = (&results, &bar, &index, &failures, &done);
-            s.spawn(move || {
-                for line in std::io::BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    match minimize::parse_line(&line) {
-                        Some((file, r)) => {
-                            if let Some(&i) = index.get(file.as_path()) {
-                                results.lock().expect("no panics while held")[i] = Some(r);
-                                bar.inc(1);
-                            }
-                        }
-                        None => failures.lock().expect("no panics while held").push(line),
-                    }
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-            });
-        }
-        // Ctrl-C or SIGTERM: end the replays; the readers finish when the pipes close.
-        while done.load(Ordering::Relaxed) < jobs {
-            if interrupted.load(Ordering::Relaxed) {
-                for c in &mut children {
-                    let _ = c.kill();
-                }
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    });
-    bar.finish_and_clear();
-    let mut errors = String::new();
-    for c in &mut children {
-        let status = c.wait()?;
-        let mut err = String::new();
-        if let Some(mut e) = c.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
-        if !status.success() && !interrupted.load(Ordering::Relaxed) {
-            errors += &format!("{status}: {}\n", err.trim_end());
-        }
-    }
-    if interrupted.load(Ordering::Relaxed) {
-        return Ok(Vec::new());
-    }
-    let results = results.into_inner().expect("no panics while held");
-    let missing = results.iter().filter(|r| r.is_none()).count();
-    if !errors.is_empty() || missing > 0 {
-        let odd = failures.into_inner().expect("no panics while held").join("\n");
-        bail!(
-            "the harness failed while replaying the corpus ({missing} inputs without a result); nothing was \
-             changed:\n{errors}{odd}"
-        );
-    }
-    Ok(results.into_iter().map(|r| r.expect("checked above")).collect())
 }
 
 /// Writes the minimised corpus to `out`, all or nothing: into a temporary directory beside

@@ -3,6 +3,7 @@
 
 mod add;
 mod build;
+mod crashes;
 mod init;
 mod list;
 mod minimize;
@@ -30,6 +31,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(a),
         Command::Repro(a) => repro::run(a),
         Command::Minimize(a) => minimize::run(a),
+        Command::Crashes(a) => crashes::run(a),
         Command::Status(a) => status::run(a),
         Command::Plot(a) => plot::run(a),
     }

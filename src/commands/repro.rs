@@ -9,6 +9,13 @@ use std::process::ExitCode;
 
 pub fn run(args: ReproArgs) -> Result<ExitCode> {
     let project = Project::locate(args.project.fuzz_dir.as_deref())?;
+    if args.regression {
+        if args.items.len() > 1 {
+            bail!("--regression replays the corpus and the artifacts; give at most a target, no files");
+        }
+        let target = project.target(args.items.first().map(String::as_str))?;
+        return regression(&args, &project, &target);
+    }
     // The first item is the target when it names one and is not a file.
     let first = &args.items[0];
     let (target, files) = if project.targets.contains(first) && !Path::new(first).exists() {
@@ -40,4 +47,64 @@ pub fn run(args: ReproArgs) -> Result<ExitCode> {
         .status()
         .with_context(|| format!("cannot run the harness {}", bins[&target].display()))?;
     Ok(ExitCode::from(status.code().unwrap_or(2).clamp(0, 255) as u8))
+}
+
+/// Replays the whole corpus and every kept reproducer, fast, and fails if any input fails
+/// now: the cheap check for every pull request.
+fn regression(args: &ReproArgs, project: &Project, target: &str) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let mut paths = crate::batch::corpus_files(&project.corpus_dir(target), true);
+    let artifacts = crate::batch::corpus_files(&project.artifact_dir(target), true);
+    paths.extend(artifacts.iter().filter(|p| p.extension().is_none_or(|e| e != "txt")).cloned());
+    for w in crate::aggregate::worker_dirs(&project.sync_dir(target)) {
+        paths.extend(crate::batch::corpus_files(&w.join("queue"), false));
+    }
+    let (inputs, unreadable) = crate::minimize::dedup(paths);
+    if inputs.is_empty() {
+        println!("protocrash: nothing to replay for '{target}': no corpus and no artifacts");
+        return Ok(ExitCode::from(super::EXIT_OK));
+    }
+    let bins = crate::builder::build(project, &[target.to_string()], &super::build_options(&args.build))?;
+    let cfg = ReplayConfig {
+        version: protocrash_proto::PROTOCOL_VERSION,
+        timeout_ms: args.timeout.as_millis().max(1) as u64,
+        rss_limit_mb: args.rss_limit_mb,
+        json: true,
+        coverage: false,
+        files_from: None,
+        minimize: None,
+    };
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let runs = crate::batch::replay_all(&cfg, &bins[target], &inputs, jobs, &stop)?;
+    let mut failing = 0;
+    for (input, r) in inputs.iter().zip(&runs) {
+        match r {
+            crate::minimize::Replayed::Ok { .. } => {}
+            crate::minimize::Replayed::Finding { kind, message, location } => {
+                failing += 1;
+                let at = if location.is_empty() { String::new() } else { format!(" at {location}") };
+                println!("FAIL {} ({kind}): {message}{at}", crate::campaign::display_path(&input.path));
+                println!(
+                    "     reproduce: cargo protocrash repro {target} {}",
+                    crate::campaign::display_path(&input.path)
+                );
+            }
+            crate::minimize::Replayed::Unreadable(e) => {
+                failing += 1;
+                println!("FAIL {}: unreadable: {e}", input.path.display());
+            }
+        }
+    }
+    for (p, e) in &unreadable {
+        failing += 1;
+        println!("FAIL {}: unreadable: {e}", p.display());
+    }
+    println!(
+        "protocrash: replayed {} distinct inputs of '{target}' in {:.1}s: {} ok, {failing} failing",
+        inputs.len(),
+        started.elapsed().as_secs_f64(),
+        inputs.len() + unreadable.len() - failing
+    );
+    Ok(ExitCode::from(if failing > 0 { super::EXIT_FINDING } else { super::EXIT_OK }))
 }
