@@ -10,14 +10,13 @@ use crate::rng::Rng;
 use crate::sancov::CounterMap;
 use crate::shared::SharedRegion;
 use crate::statsfile::{CoverageFile, StatsFile};
-use crate::sync::Peers;
+use crate::sync::{Outbox, Peers};
 use crate::util::{now_ms, write_atomic};
 use crate::{Corpus, TargetFn};
 use protocrash_proto::config::WorkerConfig;
 use protocrash_proto::coverage::BUCKET;
-use protocrash_proto::naming::{content_id, parse_queue_name, queue_name};
+use protocrash_proto::naming::{content_id, parse_queue_name};
 use protocrash_proto::stats::{StatField, WorkerState};
-use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -57,10 +56,10 @@ impl Strategy {
     pub fn for_variant(v: u32) -> Strategy {
         match v % 3 {
             0 => Strategy { havoc_depth: 4, rarity: true, stage: true },
-            // Deep havoc, freshness and yield only: wanders further from the corpus.
-            1 => Strategy { havoc_depth: 6, rarity: false, stage: true },
             // Shallow havoc, no stage: many cheap small steps around rare entries.
-            _ => Strategy { havoc_depth: 2, rarity: true, stage: false },
+            1 => Strategy { havoc_depth: 2, rarity: true, stage: false },
+            // Deep havoc, freshness and yield only: wanders further from the corpus.
+            _ => Strategy { havoc_depth: 6, rarity: false, stage: true },
         }
     }
 }
@@ -78,8 +77,8 @@ pub struct Fuzzer<'a> {
     queue: Queue,
     rng: Rng,
     buf: Vec<u8>,
-    exported: HashSet<u32>,
-    queue_dir: PathBuf,
+    /// This worker's queue directory, as other workers see it.
+    outbox: Outbox,
     execs: u64,
     budget_end: u64,
     len_limit: usize,
@@ -135,8 +134,7 @@ impl<'a> Fuzzer<'a> {
             queue: Queue::new(map_len + cmp::VP_BITS),
             rng: Rng::new(cfg.seed.wrapping_add(generation.wrapping_mul(0x9e37_79b9))),
             buf: Vec::with_capacity(cfg.max_len),
-            exported: HashSet::new(),
-            queue_dir: cfg.worker_dir.join("queue"),
+            outbox: Outbox::new(cfg.worker_dir.join("queue")),
             execs,
             budget_end: prior.saturating_add(budget),
             len_limit: MIN_LEN_LIMIT.min(cfg.max_len),
@@ -443,15 +441,12 @@ impl<'a> Fuzzer<'a> {
         }
         // Only what grew this worker's cumulative map is worth a queue file (and an import
         // by other workers); a restarted child re-finding old coverage exports nothing.
-        if export && grew && self.exported.insert(cov_hash) {
-            let name = queue_name(input, cov_hash);
-            if !self.queue_dir.join(&name).exists() {
-                if let Err(e) = write_atomic(&self.queue_dir, &name, input) {
-                    crate::entry::warn(&format!(
-                        "could not write {}: {e}; the input stays in memory only",
-                        self.queue_dir.join(&name).display()
-                    ));
-                }
+        if export && grew {
+            if let Err(e) = self.outbox.export(input, cov_hash) {
+                crate::entry::warn(&format!(
+                    "could not write to {}: {e}; the input stays in memory only",
+                    self.outbox.dir().display()
+                ));
             }
         }
     }
@@ -489,13 +484,13 @@ impl<'a> Fuzzer<'a> {
     }
 
     fn load_corpus(&mut self) {
-        let mut sources: Vec<(PathBuf, bool)> = list_files(&self.queue_dir, false, self.verbose)
+        let mut sources: Vec<(PathBuf, bool)> = list_files(self.outbox.dir(), false, self.verbose)
             .into_iter()
             .filter(|p| p.file_name().and_then(|n| n.to_str()).and_then(parse_queue_name).is_some())
             .map(|p| (p, true))
             .collect();
         for name in sources.iter().filter_map(|(p, _)| p.file_name()?.to_str().and_then(parse_queue_name)) {
-            self.exported.insert(name.cov_hash);
+            self.outbox.note(name.cov_hash);
             self.peers.hold(name.content);
         }
         for dir in &self.cfg.seed_dirs {

@@ -103,6 +103,45 @@ impl Peers {
     }
 }
 
+/// This worker's own queue, as other workers see it: finds are written under their final
+/// name only once complete (temp name, then rename), and an input whose coverage hash was
+/// exported already is not exported again.
+pub struct Outbox {
+    dir: PathBuf,
+    exported: HashSet<u32>,
+}
+
+impl Outbox {
+    /// The queue directory `dir`.
+    pub fn new(dir: PathBuf) -> Outbox {
+        Outbox { dir, exported: HashSet::new() }
+    }
+
+    /// Notes a coverage hash already in the queue (from an earlier child or run).
+    pub fn note(&mut self, cov_hash: u32) {
+        self.exported.insert(cov_hash);
+    }
+
+    /// Exports `input` with coverage hash `cov_hash`; Ok(false) when that coverage was
+    /// exported already.
+    pub fn export(&mut self, input: &[u8], cov_hash: u32) -> std::io::Result<bool> {
+        if !self.exported.insert(cov_hash) {
+            return Ok(false);
+        }
+        let name = protocrash_proto::naming::queue_name(input, cov_hash);
+        if self.dir.join(&name).exists() {
+            return Ok(false);
+        }
+        crate::util::write_atomic(&self.dir, &name, input)?;
+        Ok(true)
+    }
+
+    /// The queue directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 /// Reads one queue file: a regular file (never through a symlink), not empty, at most
 /// `max_len` bytes.
 fn read_entry(path: &Path, max_len: usize) -> Result<Vec<u8>, String> {
@@ -171,6 +210,25 @@ mod tests {
         let name = queue_name(data, cov);
         std::fs::write(dir.join("queue").join(&name), data).unwrap();
         name
+    }
+
+    #[test]
+    fn export_is_atomic_and_deduplicated_by_coverage_hash() {
+        let (_d, own, _) = sync_dir();
+        let mut out = Outbox::new(own.join("queue"));
+        assert!(out.export(b"first", 0xabc).unwrap());
+        assert!(!out.export(b"other bytes, same coverage", 0xabc).unwrap(), "same coverage hash: not again");
+        assert!(out.export(b"first", 0xdef).unwrap(), "new coverage: exported");
+        let names: Vec<String> = std::fs::read_dir(own.join("queue"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.iter().all(|n| parse_queue_name(n).is_some()), "no temporary file left: {names:?}");
+        let mut restarted = Outbox::new(own.join("queue"));
+        restarted.note(0xabc);
+        assert!(!restarted.export(b"again", 0xabc).unwrap(), "a restarted child knows what was exported");
     }
 
     #[test]

@@ -25,3 +25,23 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> 
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_leaves_only_the_final_file() {
+        let dir = std::env::temp_dir().join(format!("protocrash-util-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        write_atomic(&dir, "entry", b"complete").unwrap();
+        write_atomic(&dir, "entry", b"replaced whole").unwrap();
+        let names: Vec<String> =
+            fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec!["entry".to_string()]);
+        assert_eq!(fs::read(dir.join("entry")).unwrap(), b"replaced whole");
+        // A failed write (no such directory) leaves nothing behind either.
+        assert!(write_atomic(&dir.join("missing"), "x", b"y").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
