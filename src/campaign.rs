@@ -396,6 +396,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     let grace = heartbeat_grace(cfg);
     let mut stop_sent: Option<Instant> = None;
     let mut seen_unique = 0;
+    let mut distinct = KindCounts::default();
     let mut build_id = None;
     let mut union = Vec::new();
     let mut union_at: Option<Instant> = None;
@@ -428,11 +429,14 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         let unique: u64 = workers.iter().map(Worker::unique).sum();
         if unique != seen_unique {
             seen_unique = unique;
-            for f in merged_findings(&workers.iter().map(|w| w.dir.clone()).collect::<Vec<_>>()) {
+            let merged = merged_findings(&workers.iter().map(|w| w.dir.clone()).collect::<Vec<_>>());
+            for f in &merged {
                 if printed.insert(f.id.clone()) {
-                    display.message(&describe_new_finding(&f, cfg));
+                    display.message(&describe_new_finding(f, cfg));
                 }
             }
+            // Two workers finding the same bug found one bug.
+            distinct = KindCounts::of(&merged);
         }
         if build_id.is_none() {
             build_id = workers
@@ -444,7 +448,9 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
             union = aggregate::union_of(&aggregate::worker_dirs(&cfg.sync_dir), build_id);
             union_at = Some(Instant::now());
         }
-        display.update(&snapshot(cfg, &workers, &union, start.elapsed(), grace));
+        let mut snap = snapshot(cfg, &workers, &union, start.elapsed(), grace);
+        (snap.crashes, snap.hangs, snap.ooms) = (distinct.crashes, distinct.hangs, distinct.ooms);
+        display.update(&snap);
         // The master's display tick: workers report through shared memory, nothing waits on it.
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -583,6 +589,31 @@ fn poll_worker(
 
 const SIGKILL: i32 = 9;
 
+/// Distinct findings by kind, over every worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct KindCounts {
+    crashes: u64,
+    hangs: u64,
+    ooms: u64,
+}
+
+impl KindCounts {
+    fn of(findings: &[Finding]) -> KindCounts {
+        use protocrash_proto::finding::FindingKind;
+        let mut c = KindCounts::default();
+        for f in findings {
+            match f.kind {
+                FindingKind::Hang => c.hangs += 1,
+                FindingKind::Oom => c.ooms += 1,
+                _ => c.crashes += 1,
+            }
+        }
+        c
+    }
+}
+
+/// The campaign's figures (distinct finding counts are filled in by the caller, which reads
+/// the findings indexes only when they change).
 fn snapshot(cfg: &CampaignConfig, workers: &[Worker], union: &[u8], elapsed: Duration, grace: Duration) -> Snapshot {
     let now = now_ms();
     let mut s = Snapshot { target: cfg.target.clone(), elapsed, ..Snapshot::default() };
@@ -619,9 +650,6 @@ fn snapshot(cfg: &CampaignConfig, workers: &[Worker], union: &[u8], elapsed: Dur
             }
             s.map_size = s.map_size.max(st.get(StatField::MapSize));
             s.corpus = s.corpus.max(row.corpus);
-            s.crashes += st.get(StatField::UniqueCrashes);
-            s.hangs += st.get(StatField::UniqueHangs);
-            s.ooms += st.get(StatField::UniqueOoms);
             s.len_limit = s.len_limit.max(st.get(StatField::LenLimit));
             last_find = last_find.max(st.get(StatField::LastFindMs));
         }

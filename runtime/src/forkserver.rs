@@ -214,6 +214,9 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
             }
         };
         ws.stats.add(StatField::Children, 1);
+        // A heartbeat per child too: when every child dies within microseconds (a crash the
+        // corpus keeps hitting), the watch loop below never reaches its periodic tick.
+        ws.stats.set(StatField::HeartbeatMs, now_ms());
         let heartbeat = || {
             let now = now_ms();
             ws.stats.set(StatField::HeartbeatMs, now);
