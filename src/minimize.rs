@@ -2,7 +2,7 @@
 //! each running many inputs in process), then keep a smallest set of inputs that covers every
 //! feature (edge and hit-count bucket) the whole corpus covers.
 //!
-//! The set cover: every feature's best holder (smallest, then fastest, then first by name) is
+//! The set cover: every feature's best holder (smallest, then not slow, then first by name) is
 //! a candidate; candidates are then dropped, largest first, while everything they hold is held
 //! by another kept candidate. Deterministic; how it compares with libFuzzer's merge is
 //! measured in BENCHMARKS.md.
@@ -57,12 +57,14 @@ pub fn dedup(paths: Vec<PathBuf>) -> (Vec<Input>, Vec<(PathBuf, String)>) {
 /// Indices of a smallest set of `inputs` covering every feature any of them covers.
 /// `runs[i]` is input i's replay (only `Ok` ones take part).
 pub fn cover(inputs: &[Input], runs: &[Replayed]) -> Vec<usize> {
+    // Smaller first; among equal sizes, a markedly slow input (100 ms steps: run-to-run
+    // timing noise must not change the result) after a fast one; then by name.
     let rank = |i: usize| {
-        let us = match &runs[i] {
-            Replayed::Ok { us, .. } => *us,
+        let slow = match &runs[i] {
+            Replayed::Ok { us, .. } => us / 100_000,
             _ => u64::MAX,
         };
-        (inputs[i].data.len(), us, inputs[i].path.clone())
+        (inputs[i].data.len(), slow, inputs[i].path.clone())
     };
     // Best holder of each feature.
     let mut best: HashMap<u32, usize> = HashMap::new();
@@ -118,20 +120,30 @@ pub fn features_of(runs: &[Replayed], indices: impl IntoIterator<Item = usize>) 
     all
 }
 
+/// One line of the harness's coverage replay (typed: a 10,000-input replay is megabytes).
+#[derive(serde::Deserialize)]
+struct Line {
+    file: PathBuf,
+    outcome: String,
+    #[serde(default)]
+    us: u64,
+    #[serde(default)]
+    features: Vec<u32>,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    location: String,
+}
+
 /// Parses one line of the harness's coverage replay.
 pub fn parse_line(line: &str) -> Option<(PathBuf, Replayed)> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let file = PathBuf::from(v["file"].as_str()?);
-    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-    let r = match v["outcome"].as_str()? {
-        "ok" => Replayed::Ok {
-            features: v["features"].as_array()?.iter().filter_map(|f| f.as_u64().map(|f| f as u32)).collect(),
-            us: v["us"].as_u64().unwrap_or(0),
-        },
-        "unreadable" => Replayed::Unreadable(text("message")),
-        kind => Replayed::Finding { kind: kind.to_string(), message: text("message"), location: text("location") },
+    let l: Line = serde_json::from_str(line).ok()?;
+    let r = match l.outcome.as_str() {
+        "ok" => Replayed::Ok { features: l.features, us: l.us },
+        "unreadable" => Replayed::Unreadable(l.message),
+        _ => Replayed::Finding { kind: l.outcome, message: l.message, location: l.location },
     };
-    Some((file, r))
+    Some((l.file, r))
 }
 
 /// The file name an input gets in the minimised corpus: its own, unless another kept input
