@@ -7,9 +7,10 @@
 //! by another kept candidate. Deterministic; how it compares with libFuzzer's merge is
 //! measured in BENCHMARKS.md.
 
+use protocrash_proto::config::{MinimizeSpec, ReplayConfig, REPLAY_ENV};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One distinct input (by content).
 #[derive(Clone, Debug)]
@@ -162,6 +163,34 @@ pub fn output_names(inputs: &[&Input]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Runs the harness's crash minimiser (`runtime/src/tmin.rs`) on `input` under the limits of
+/// `limits`; it writes `spec.out`. Returns its JSON result line and whether it succeeded;
+/// Err with the harness's own words when it printed no result.
+pub fn shrink_crash(
+    harness: &Path,
+    input: &Path,
+    spec: MinimizeSpec,
+    limits: &ReplayConfig,
+) -> anyhow::Result<(serde_json::Value, bool)> {
+    use anyhow::Context;
+    let cfg = ReplayConfig { json: true, minimize: Some(spec), ..limits.clone() };
+    let output = std::process::Command::new(harness)
+        .arg(std::path::absolute(input)?)
+        .env(REPLAY_ENV, cfg.encode())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run the harness {}", harness.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout.lines().rev().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        Some(v) => Ok((v, output.status.success())),
+        None => anyhow::bail!(
+            "the harness could not minimise {}:\n{}",
+            input.display(),
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        ),
+    }
 }
 
 #[cfg(test)]

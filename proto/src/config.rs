@@ -106,6 +106,19 @@ pub struct MinimizeSpec {
 }
 
 impl ReplayConfig {
+    /// A plain replay (text output, no coverage, no minimisation) under these limits.
+    pub fn new(timeout_ms: u64, rss_limit_mb: u64) -> Self {
+        ReplayConfig {
+            version: crate::PROTOCOL_VERSION,
+            timeout_ms,
+            rss_limit_mb,
+            json: false,
+            coverage: false,
+            files_from: None,
+            minimize: None,
+        }
+    }
+
     /// Encodes for the environment.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("ReplayConfig always serialises")

@@ -68,15 +68,7 @@ pub fn main(init: fn(), target: TargetFn) -> i32 {
                 return 2;
             }
         },
-        Err(_) => ReplayConfig {
-            version: protocrash_proto::PROTOCOL_VERSION,
-            timeout_ms: 1000,
-            rss_limit_mb: 2048,
-            json: false,
-            coverage: false,
-            files_from: None,
-            minimize: None,
-        },
+        Err(_) => ReplayConfig::new(1000, 2048),
     };
     if let Some(list) = &cfg.files_from {
         match std::fs::read(list) {

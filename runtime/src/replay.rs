@@ -59,6 +59,13 @@ pub fn run_isolated(region: &SharedRegion, limits: &Limits, data: &[u8], target:
     }
 }
 
+/// Runs the harness's `init`, then maps the shared record every replay mode watches its
+/// children through (None, with the error logged, if it cannot be mapped).
+pub fn start(init: fn()) -> Option<SharedRegion> {
+    init();
+    SharedRegion::new(1).map_err(|e| crate::entry::error(&format!("cannot map shared memory: {e}"))).ok()
+}
+
 /// The watchdog limits of a replay configuration.
 pub fn limits(cfg: &ReplayConfig) -> Limits {
     Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 }
@@ -66,13 +73,8 @@ pub fn limits(cfg: &ReplayConfig) -> Limits {
 
 /// Replays `files` and prints one outcome per file.
 pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetFn) -> i32 {
-    init();
-    let region = match SharedRegion::new(1) {
-        Ok(r) => r,
-        Err(e) => {
-            crate::entry::error(&format!("cannot map shared memory: {e}"));
-            return 2;
-        }
+    let Some(region) = start(init) else {
+        return 2;
     };
     let limits = limits(cfg);
     let (mut findings, mut unreadable) = (0, 0);
@@ -121,13 +123,8 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
 /// with its kind and signature, and a fresh child carries on with the next file. Each ok line
 /// lists the input's features: `edge * 8 + log2(hit-count bucket)`.
 pub fn replay_coverage(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetFn) -> i32 {
-    init();
-    let region = match SharedRegion::new(1) {
-        Ok(r) => r,
-        Err(e) => {
-            crate::entry::error(&format!("cannot map shared memory: {e}"));
-            return 2;
-        }
+    let Some(region) = start(init) else {
+        return 2;
     };
     let limits = limits(cfg);
     let mut counters = CounterMap::registered();

@@ -34,13 +34,8 @@ pub fn minimize(files: &[PathBuf], spec: &MinimizeSpec, cfg: &ReplayConfig, init
             return 2;
         }
     };
-    init();
-    let region = match SharedRegion::new(1) {
-        Ok(r) => r,
-        Err(e) => {
-            crate::entry::error(&format!("cannot map shared memory: {e}"));
-            return 2;
-        }
+    let Some(region) = crate::replay::start(init) else {
+        return 2;
     };
     let mut m = Minimizer {
         region,

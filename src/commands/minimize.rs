@@ -5,9 +5,9 @@ use crate::cli::MinimizeArgs;
 use crate::minimize::{self, Input, Replayed};
 use crate::project::Project;
 use anyhow::{bail, Context, Result};
-use protocrash_proto::config::{MinimizeSpec, ReplayConfig, REPLAY_ENV};
+use protocrash_proto::config::{MinimizeSpec, ReplayConfig};
 use std::path::Path;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,15 +29,7 @@ pub fn run(args: MinimizeArgs) -> Result<ExitCode> {
 }
 
 fn replay_config(args: &MinimizeArgs) -> ReplayConfig {
-    ReplayConfig {
-        version: protocrash_proto::PROTOCOL_VERSION,
-        timeout_ms: args.timeout.as_millis().max(1) as u64,
-        rss_limit_mb: args.rss_limit_mb,
-        json: true,
-        coverage: false,
-        files_from: None,
-        minimize: None,
-    }
+    ReplayConfig { json: true, ..ReplayConfig::new(args.timeout.as_millis().max(1) as u64, args.rss_limit_mb) }
 }
 
 fn minimize_crash(args: &MinimizeArgs, target: &str, harness: &Path, crash: &Path) -> Result<ExitCode> {
@@ -50,18 +42,7 @@ fn minimize_crash(args: &MinimizeArgs, target: &str, harness: &Path, crash: &Pat
         max_ms: args.max_total_time.map_or(u64::MAX, |d| d.as_millis() as u64),
         out: std::path::absolute(&out)?,
     };
-    let cfg = ReplayConfig { minimize: Some(spec), ..replay_config(args) };
-    let output = std::process::Command::new(harness)
-        .arg(std::path::absolute(crash)?)
-        .env(REPLAY_ENV, cfg.encode())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run the harness {}", harness.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let Some(v) = stdout.lines().rev().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) else {
-        bail!("the harness could not minimise {}:\n{}", crash.display(), stderr.trim_end());
-    };
+    let (v, succeeded) = minimize::shrink_crash(harness, crash, spec, &replay_config(args))?;
     if args.json {
         println!("{v}");
     } else {
@@ -86,7 +67,7 @@ fn minimize_crash(args: &MinimizeArgs, target: &str, harness: &Path, crash: &Pat
         }
         println!("  saved: {}\n  reproduce: {repro}", crate::campaign::display_path(&out));
     }
-    Ok(ExitCode::from(if output.status.success() { super::EXIT_OK } else { 2 }))
+    Ok(ExitCode::from(if succeeded { super::EXIT_OK } else { 2 }))
 }
 
 fn minimize_corpus(args: &MinimizeArgs, project: &Project, target: &str, harness: &Path) -> Result<ExitCode> {

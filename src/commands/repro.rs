@@ -32,15 +32,7 @@ pub fn run(args: ReproArgs) -> Result<ExitCode> {
         }
     }
     let bins = crate::builder::build(&project, std::slice::from_ref(&target), &super::build_options(&args.build))?;
-    let cfg = ReplayConfig {
-        version: protocrash_proto::PROTOCOL_VERSION,
-        timeout_ms: args.timeout.as_millis().max(1) as u64,
-        rss_limit_mb: args.rss_limit_mb,
-        json: args.json,
-        coverage: false,
-        files_from: None,
-        minimize: None,
-    };
+    let cfg = ReplayConfig { json: args.json, ..replay_limits(&args) };
     let status = std::process::Command::new(&bins[&target])
         .args(files)
         .env(REPLAY_ENV, cfg.encode())
@@ -65,15 +57,7 @@ fn regression(args: &ReproArgs, project: &Project, target: &str) -> Result<ExitC
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     let bins = crate::builder::build(project, &[target.to_string()], &super::build_options(&args.build))?;
-    let cfg = ReplayConfig {
-        version: protocrash_proto::PROTOCOL_VERSION,
-        timeout_ms: args.timeout.as_millis().max(1) as u64,
-        rss_limit_mb: args.rss_limit_mb,
-        json: true,
-        coverage: false,
-        files_from: None,
-        minimize: None,
-    };
+    let cfg = ReplayConfig { json: true, ..replay_limits(args) };
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let stop = std::sync::atomic::AtomicBool::new(false);
     let runs = crate::batch::replay_all(&cfg, &bins[target], &inputs, jobs, &stop)?;
@@ -107,4 +91,9 @@ fn regression(args: &ReproArgs, project: &Project, target: &str) -> Result<ExitC
         inputs.len() + unreadable.len() - failing
     );
     Ok(ExitCode::from(if failing > 0 { super::EXIT_FINDING } else { super::EXIT_OK }))
+}
+
+/// A replay under the command's `--timeout` and `--rss-limit-mb`.
+fn replay_limits(args: &ReproArgs) -> ReplayConfig {
+    ReplayConfig::new(args.timeout.as_millis().max(1) as u64, args.rss_limit_mb)
 }

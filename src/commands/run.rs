@@ -275,22 +275,10 @@ fn target_row(cfg: &CampaignConfig, summary: &Summary, ci: bool, args: &RunArgs)
 fn minimize_reproducer(cfg: &CampaignConfig, f: &Finding, args: &RunArgs) -> Option<String> {
     let input = PathBuf::from(&f.artifact);
     let out = input.with_file_name(format!("minimized-{}", input.file_name()?.to_string_lossy()));
-    let rc = protocrash_proto::config::ReplayConfig {
-        version: protocrash_proto::PROTOCOL_VERSION,
-        timeout_ms: args.timeout.as_millis().max(1) as u64,
-        rss_limit_mb: args.rss_limit_mb,
-        json: true,
-        coverage: false,
-        files_from: None,
-        minimize: Some(protocrash_proto::config::MinimizeSpec { runs: 2000, max_ms: 30_000, out: out.clone() }),
-    };
-    let done = std::process::Command::new(&cfg.harness)
-        .arg(&input)
-        .env(protocrash_proto::config::REPLAY_ENV, rc.encode())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    (done.status.success() && out.is_file()).then(|| out.display().to_string())
+    let spec = protocrash_proto::config::MinimizeSpec { runs: 2000, max_ms: 30_000, out: out.clone() };
+    let limits = protocrash_proto::config::ReplayConfig::new(args.timeout.as_millis().max(1) as u64, args.rss_limit_mb);
+    let (_, succeeded) = crate::minimize::shrink_crash(&cfg.harness, &input, spec, &limits).ok()?;
+    (succeeded && out.is_file()).then(|| out.display().to_string())
 }
 
 /// Ids of findings whose reproducers are kept in `fuzz/artifacts/<target>` (named
