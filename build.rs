@@ -1,5 +1,6 @@
 //! Embeds the runtime's source (`runtime/`, `proto/`) in the CLI, so `cargo install` gives a
-//! CLI that always builds harnesses against the runtime of its own version.
+//! CLI that always builds harnesses against the runtime of its own version. `libfuzzer-compat/`
+//! (the runtime under the name libfuzzer-sys, for cargo-fuzz projects) comes along.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ fn main() {
         collect(&root.join(krate).join("src"), &mut files);
         files.push(root.join(krate).join("Cargo.toml"));
     }
+    // The libfuzzer-sys stand-in: a manifest whose library is the runtime's source.
+    println!("cargo:rerun-if-changed=libfuzzer-compat");
+    files.push(root.join("libfuzzer-compat").join("Cargo.toml"));
     let mut code = String::from("/// The embedded runtime source: (path relative to the runtime root, contents).\npub const FILES: &[(&str, &str)] = &[\n");
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for f in &files {

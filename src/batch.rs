@@ -30,6 +30,24 @@ pub fn corpus_files(dir: &Path, follow: bool) -> Vec<PathBuf> {
     v
 }
 
+/// A target's corpus as `minimize` and `coverage` see it: `fuzz/corpus/<target>`, the
+/// `extra` directories, and every worker queue of the sync dir (properly named entries only).
+pub fn gather_corpus(corpus_dir: &Path, extra: &[PathBuf], sync_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut paths = corpus_files(corpus_dir, true);
+    for d in extra {
+        if !d.is_dir() {
+            bail!("--corpus {}: not a directory", d.display());
+        }
+        paths.extend(corpus_files(d, true));
+    }
+    for w in crate::aggregate::worker_dirs(sync_dir) {
+        paths.extend(corpus_files(&w.join("queue"), false).into_iter().filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).and_then(protocrash_proto::naming::parse_queue_name).is_some()
+        }));
+    }
+    Ok(paths)
+}
+
 /// Replays every input through `jobs` harness processes; results in `inputs` order.
 pub fn replay_all(
     base: &ReplayConfig,

@@ -44,6 +44,52 @@ pub enum Command {
     Status(StatusArgs),
     /// Draw a campaign's edges, corpus and exec/s over time as an SVG.
     Plot(PlotArgs),
+    /// Replay the corpus and write a source coverage report (LCOV and HTML).
+    Coverage(CoverageArgs),
+    /// Copy the runtime into fuzz/ and patch it in, so `cargo fuzz build` (OSS-Fuzz,
+    /// ClusterFuzzLite) builds protocrash targets without cargo-protocrash installed.
+    Vendor(VendorArgs),
+}
+
+/// `vendor`.
+#[derive(Args, Debug)]
+pub struct VendorArgs {
+    /// Where to put the runtime's packages, relative to the fuzz directory.
+    #[arg(long, default_value = "protocrash")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+/// `coverage`.
+#[derive(Args, Debug)]
+pub struct CoverageArgs {
+    /// The target (may be omitted when there is only one).
+    pub target: Option<String>,
+    /// Extra corpus directories or files to replay (besides fuzz/corpus/<target> and the
+    /// campaign's queues).
+    #[arg(long, value_name = "PATH")]
+    pub corpus: Vec<PathBuf>,
+    /// Where to write lcov.info and the HTML report (default: fuzz/coverage/<target>).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Report every instrumented source file, dependencies included (default: only files
+    /// under the fuzzed crate's directory).
+    #[arg(long)]
+    pub all_files: bool,
+    /// Harness processes replaying at once (default: cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Per-input timeout, as for `run`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Memory limit in MiB per harness process (0 = none).
+    #[arg(long, default_value_t = 2048)]
+    pub rss_limit_mb: u64,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub build: BuildFlags,
 }
 
 /// Where the fuzz project is.

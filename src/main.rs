@@ -8,6 +8,7 @@ mod builder;
 mod campaign;
 mod cli;
 mod commands;
+mod coverage;
 mod display;
 mod minimize;
 mod plot;

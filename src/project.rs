@@ -14,8 +14,13 @@ pub struct Project {
     pub manifest: PathBuf,
     /// Fuzz targets (binary names), sorted.
     pub targets: Vec<String>,
-    /// Targets whose package does not depend on the protocrash runtime.
+    /// Targets whose package depends on neither the protocrash runtime nor libfuzzer-sys.
     pub foreign: Vec<String>,
+    /// True when a package uses libfuzzer-sys (a cargo-fuzz project): its builds get the
+    /// protocrash stand-in for it, and must leave the project's Cargo.lock as it was.
+    pub uses_libfuzzer_sys: bool,
+    /// True when a package depends on the protocrash runtime.
+    pub uses_protocrash: bool,
 }
 
 impl Project {
@@ -40,18 +45,29 @@ impl Project {
             .with_context(|| format!("cannot read the fuzz project {}", manifest.display()))?;
         let mut targets = Vec::new();
         let mut foreign = Vec::new();
+        let (mut uses_libfuzzer_sys, mut uses_protocrash) = (false, false);
         for pkg in meta.workspace_packages() {
-            let uses_runtime = pkg.dependencies.iter().any(|d| d.name == "protocrash");
+            let uses = |name: &str| pkg.dependencies.iter().any(|d| d.name == name);
+            let libfuzzer = uses("libfuzzer-sys");
+            uses_libfuzzer_sys |= libfuzzer;
+            uses_protocrash |= uses("protocrash");
             for t in pkg.targets.iter().filter(|t| t.is_bin()) {
                 targets.push(t.name.clone());
-                if !uses_runtime {
+                if !uses("protocrash") && !libfuzzer {
                     foreign.push(t.name.clone());
                 }
             }
         }
         targets.sort();
         let fuzz_dir = fuzz_dir.canonicalize().unwrap_or(fuzz_dir);
-        Ok(Project { manifest: fuzz_dir.join("Cargo.toml"), fuzz_dir, targets, foreign })
+        Ok(Project {
+            manifest: fuzz_dir.join("Cargo.toml"),
+            fuzz_dir,
+            targets,
+            foreign,
+            uses_libfuzzer_sys,
+            uses_protocrash,
+        })
     }
 
     /// Resolves the target a command works on: the one named, or the only one.
@@ -67,8 +83,8 @@ impl Project {
         };
         if self.foreign.contains(&t) {
             bail!(
-                "target '{t}' does not use the protocrash runtime: add `protocrash = \"0.1\"` to the [dependencies] of {} \
-                 and define the target with `protocrash::fuzz_target!`",
+                "target '{t}' uses neither the protocrash runtime nor libfuzzer-sys: add `protocrash = \"0.1\"` to the \
+                 [dependencies] of {} and define the target with `protocrash::fuzz_target!`",
                 self.manifest.display()
             );
         }

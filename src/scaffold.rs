@@ -23,6 +23,8 @@ edition = "2021"
 
 [package.metadata]
 protocrash = true
+# `cargo fuzz` accepts the project too: the same targets build with libFuzzer (OSS-Fuzz).
+cargo-fuzz = true
 
 [dependencies]
 protocrash = "0.1"

@@ -92,6 +92,10 @@ pub struct ReplayConfig {
     /// Shrink the one given crashing input instead of replaying.
     #[serde(default)]
     pub minimize: Option<MinimizeSpec>,
+    /// Write the harness's PC table here instead of replaying (`cargo protocrash coverage`):
+    /// for every counter, its block's file address and flags, two little-endian u64 each.
+    #[serde(default)]
+    pub pc_table: Option<PathBuf>,
 }
 
 /// Crash minimisation: shrink an input while it still produces the same finding.
@@ -116,6 +120,7 @@ impl ReplayConfig {
             coverage: false,
             files_from: None,
             minimize: None,
+            pc_table: None,
         }
     }
 
@@ -194,6 +199,7 @@ mod tests {
             coverage: true,
             files_from: Some("/tmp/list".into()),
             minimize: Some(MinimizeSpec { runs: 10, max_ms: 1000, out: "/tmp/out".into() }),
+            pc_table: Some("/tmp/pcs".into()),
         };
         assert_eq!(ReplayConfig::decode(&c.encode()).unwrap(), c);
     }

@@ -70,6 +70,9 @@ pub fn main(init: fn(), target: TargetFn) -> i32 {
         },
         Err(_) => ReplayConfig::new(1000, 2048),
     };
+    if let Some(out) = &cfg.pc_table {
+        return crate::replay::write_pc_table(out);
+    }
     if let Some(list) = &cfg.files_from {
         match std::fs::read(list) {
             Ok(bytes) => args.extend(

@@ -14,14 +14,16 @@ const INTERESTING_64: [u64; 4] = [0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff, 
 /// Number of distinct edit kinds.
 const OPS: usize = 16;
 
-/// Applies 1, 2, 4 … 2^(depth-1) random edits to `buf`, never growing it past `max_len`.
+/// Applies 1, 2, 4 … 2^(depth-1) random edits to `buf`, never growing it past `max_len`
+/// (an entry already longer, kept while the length limit was higher, may stay that long).
 /// `other` is another corpus entry for splicing (may be empty).
 pub fn havoc(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8], depth: u32) {
+    let start = buf.len();
     let stack = 1 << rng.below(depth as usize);
     for _ in 0..stack {
         edit(buf, rng, max_len, other);
     }
-    debug_assert!(buf.len() <= max_len.max(buf.len().min(max_len)));
+    debug_assert!(buf.len() <= max_len.max(start), "{} > max({max_len}, {start})", buf.len());
 }
 
 fn edit(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {

@@ -71,6 +71,29 @@ pub fn limits(cfg: &ReplayConfig) -> Limits {
     Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 }
 }
 
+/// Writes the PC table (see `ReplayConfig::pc_table`).
+pub fn write_pc_table(out: &std::path::Path) -> i32 {
+    let table = match crate::sancov::pc_table() {
+        Ok(t) => t,
+        Err(e) => {
+            crate::entry::error(&e);
+            return 2;
+        }
+    };
+    let mut bytes = Vec::with_capacity(table.len() * 16);
+    for (pc, flags) in table {
+        bytes.extend_from_slice(&pc.to_le_bytes());
+        bytes.extend_from_slice(&flags.to_le_bytes());
+    }
+    match std::fs::write(out, bytes) {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::entry::error(&format!("cannot write the PC table to {}: {e}", out.display()));
+            2
+        }
+    }
+}
+
 /// Replays `files` and prints one outcome per file.
 pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetFn) -> i32 {
     let Some(region) = start(init) else {

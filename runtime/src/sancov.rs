@@ -45,13 +45,78 @@ pub unsafe extern "C" fn __sanitizer_cov_8bit_counters_init(start: *mut u8, stop
     }
 }
 
-/// Called with the PC table (two words per counter: PC and flags). Recorded for coverage
-/// reports; the fuzzer itself only needs the counters.
+static PCS: Regions = Regions {
+    starts: [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_REGIONS],
+    lens: [const { AtomicUsize::new(0) }; MAX_REGIONS],
+    count: AtomicUsize::new(0),
+};
+
+/// Called with the PC table: two words per counter (the block's address, and flags whose
+/// bit 0 marks a function entry), in the same module order as the counters. Recorded for
+/// coverage reports (`pc_table`); the fuzzer itself only needs the counters.
 ///
 /// # Safety
 /// Called by compiler-generated constructors with a valid table range.
 #[no_mangle]
-pub unsafe extern "C" fn __sanitizer_cov_pcs_init(_beg: *const usize, _end: *const usize) {}
+pub unsafe extern "C" fn __sanitizer_cov_pcs_init(beg: *const usize, end: *const usize) {
+    if beg.is_null() || end <= beg {
+        return;
+    }
+    let len = (end as usize - beg as usize) / (2 * std::mem::size_of::<usize>());
+    let n = PCS.count.load(Ordering::Acquire);
+    for i in 0..n {
+        if PCS.starts[i].load(Ordering::Relaxed) == beg as *mut u8 {
+            return;
+        }
+    }
+    if n < MAX_REGIONS {
+        PCS.starts[n].store(beg as *mut u8, Ordering::Relaxed);
+        PCS.lens[n].store(len, Ordering::Relaxed);
+        PCS.count.store(n + 1, Ordering::Release);
+    }
+}
+
+/// The PC table in counter order: for counter `i`, its block's address as a virtual address
+/// of the executable file (load bias taken off, so it can be looked up in the file's debug
+/// info) and its flags.
+pub fn pc_table() -> Result<Vec<(u64, u64)>, String> {
+    let n = PCS.count.load(Ordering::Acquire);
+    let mut table = Vec::new();
+    for i in 0..n {
+        let start = PCS.starts[i].load(Ordering::Relaxed) as *const usize;
+        let len = PCS.lens[i].load(Ordering::Relaxed);
+        // SAFETY: `start` and `len` were registered by the instrumentation's constructor for a
+        // table of `len` (pc, flags) pairs that lives as long as the program and is never
+        // written after start-up.
+        let words = unsafe { std::slice::from_raw_parts(start, 2 * len) };
+        table.extend(words.chunks_exact(2).map(|w| (w[0] as u64, w[1] as u64)));
+    }
+    let counters = CounterMap::registered().len();
+    if table.len() != counters {
+        return Err(format!(
+            "the PC table has {} entries for {counters} counters; was the harness built by `cargo protocrash build`?",
+            table.len()
+        ));
+    }
+    let bias = load_bias();
+    Ok(table.into_iter().map(|(pc, flags)| (pc.wrapping_sub(bias), flags)).collect())
+}
+
+/// The executable's load bias: what was added to its file's virtual addresses when it was
+/// mapped (0 for a non-PIE binary).
+fn load_bias() -> u64 {
+    unsafe extern "C" fn first(info: *mut libc::dl_phdr_info, _size: libc::size_t, out: *mut libc::c_void) -> i32 {
+        // SAFETY: `dl_iterate_phdr` passes a valid `info` for the call, and `out` is the
+        // `&mut u64` given below, alive for the whole iteration.
+        unsafe { *(out as *mut u64) = (*info).dlpi_addr };
+        1 // The first object is the executable itself; stop there.
+    }
+    let mut bias: u64 = 0;
+    // SAFETY: `first` matches the callback signature and only writes through `out`, which
+    // points at `bias` for the duration of this call.
+    unsafe { libc::dl_iterate_phdr(Some(first), &mut bias as *mut u64 as *mut libc::c_void) };
+    bias
+}
 
 /// All registered counters as one index space `0..len()`.
 pub struct CounterMap {

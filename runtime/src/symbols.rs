@@ -95,11 +95,14 @@ pub fn symbolize(ips: &[usize]) -> Vec<Frame> {
     frames
 }
 
-const RUNTIME_PREFIXES: [&str; 14] = [
+const RUNTIME_PREFIXES: [&str; 16] = [
     "std::",
     "core::",
     "alloc::",
     "protocrash::",
+    // The same runtime, built as the libfuzzer-sys stand-in for cargo-fuzz projects.
+    "libfuzzer_sys::",
+    "<libfuzzer_sys::",
     "backtrace::",
     "<std::",
     "<core::",

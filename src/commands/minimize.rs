@@ -78,18 +78,7 @@ fn minimize_corpus(args: &MinimizeArgs, project: &Project, target: &str, harness
     }
     let corpus_dir = project.corpus_dir(target);
     let sync_dir = args.sync_dir.clone().unwrap_or_else(|| project.sync_dir(target));
-    let mut paths = crate::batch::corpus_files(&corpus_dir, true);
-    for d in &args.corpus {
-        if !d.is_dir() {
-            bail!("--corpus {}: not a directory", d.display());
-        }
-        paths.extend(crate::batch::corpus_files(d, true));
-    }
-    for w in crate::aggregate::worker_dirs(&sync_dir) {
-        paths.extend(crate::batch::corpus_files(&w.join("queue"), false).into_iter().filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).and_then(protocrash_proto::naming::parse_queue_name).is_some()
-        }));
-    }
+    let mut paths = crate::batch::gather_corpus(&corpus_dir, &args.corpus, &sync_dir)?;
     let files_before = paths.len();
     let mut too_big = Vec::new();
     paths.retain(|p| {

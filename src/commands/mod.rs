@@ -3,6 +3,7 @@
 
 mod add;
 mod build;
+mod coverage;
 mod crashes;
 mod init;
 mod list;
@@ -11,6 +12,7 @@ mod plot;
 mod repro;
 mod run;
 mod status;
+mod vendor;
 
 use crate::builder::BuildOptions;
 use crate::cli::{BuildFlags, Command};
@@ -34,6 +36,8 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Crashes(a) => crashes::run(a),
         Command::Status(a) => status::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Coverage(a) => coverage::run(a),
+        Command::Vendor(a) => vendor::run(a),
     }
 }
 
