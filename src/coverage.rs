@@ -6,13 +6,17 @@
 //! corpus inputs that ran it (inline counters saturate, so execution counts would lie).
 //!
 //! Line-level precision is that of the optimised build's line table: a block is attributed
-//! to the line of its first instruction, so a line whose code was merged into a neighbour's
-//! block shows as not instrumented rather than as missed.
+//! to the line of its first instruction after the counter increment, so a line whose code was
+//! merged into a neighbour's block shows as not instrumented rather than as missed.
 
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+/// How far past a block's start to look for its first line (the counter increment before it
+/// is 7 bytes on x86-64).
+const BLOCK_LOOKAHEAD: u64 = 32;
 
 /// Per file, per instrumented line: how many inputs ran it (0 = none).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,8 +24,14 @@ pub struct LineCoverage {
     pub files: BTreeMap<PathBuf, BTreeMap<u32, u64>>,
 }
 
-/// Where each counter's block is: `None` for blocks without a usable line (or in files the
-/// report leaves out).
+/// Where each counter's block is: `None` for blocks without a usable line (or only in files
+/// the report leaves out).
+///
+/// A block starts with its counter increment, which the instrumentation gives line 0 (all but
+/// function entries), so the block's line is that of the first instruction after it that has
+/// one. Code inlined from elsewhere (a slice index from core, say) is attributed to the kept
+/// line that called it: the innermost inlined frame `keep` accepts. The standard library's
+/// own lines (`/rustc/…`) are never kept: it is not instrumented, only inlined.
 pub fn locate_counters(
     harness: &Path,
     pcs: &[u64],
@@ -29,21 +39,41 @@ pub fn locate_counters(
 ) -> Result<Vec<Option<(PathBuf, u32)>>> {
     let loader = addr2line::Loader::new(harness)
         .map_err(|e| anyhow::anyhow!("cannot read the debug info of {}: {e}", harness.display()))?;
-    let mut cache: HashMap<String, Option<PathBuf>> = HashMap::new();
+    let mut kept: HashMap<String, Option<PathBuf>> = HashMap::new();
+    let mut keep_file = |file: &str| -> Option<PathBuf> {
+        kept.entry(file.to_string())
+            .or_insert_with(|| {
+                let p = PathBuf::from(file);
+                (!file.starts_with("/rustc/") && keep(&p)).then_some(p)
+            })
+            .clone()
+    };
     let mut out = Vec::with_capacity(pcs.len());
     for &pc in pcs {
-        let loc = loader.find_location(pc).ok().flatten();
-        let place = loc.and_then(|l| Some((l.file?, l.line?))).filter(|&(_, line)| line > 0);
-        out.push(place.and_then(|(file, line)| {
-            let path = cache
-                .entry(file.to_string())
-                .or_insert_with(|| {
-                    let p = PathBuf::from(file);
-                    keep(&p).then_some(p)
-                })
-                .clone()?;
-            Some((path, line))
-        }));
+        let mut addrs: Vec<u64> = match loader.find_location_range(pc, pc + BLOCK_LOOKAHEAD) {
+            Ok(rows) => rows.map(|(addr, _, _)| addr.max(pc)).collect(),
+            Err(_) => Vec::new(),
+        };
+        addrs.push(pc);
+        addrs.sort_unstable();
+        addrs.dedup();
+        let mut place = None;
+        'addrs: for addr in addrs {
+            let Ok(mut frames) = loader.find_frames(addr) else { continue };
+            while let Ok(Some(frame)) = frames.next() {
+                let Some(loc) = frame.location else { continue };
+                let (Some(file), Some(line)) = (loc.file, loc.line) else { continue };
+                if line == 0 {
+                    // A line-0 row: look at the next address rather than the caller.
+                    continue 'addrs;
+                }
+                if let Some(path) = keep_file(file) {
+                    place = Some((path, line));
+                    break 'addrs;
+                }
+            }
+        }
+        out.push(place);
     }
     Ok(out)
 }

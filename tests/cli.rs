@@ -79,6 +79,6 @@ fn target_without_the_runtime_is_refused_with_advice() {
     let fx = Fixture::new("broken");
     let out = fx.run(&["run", "not_a_harness", "--runs", "10"]);
     assert_eq!(out.code, Some(2), "{}", out.all());
-    assert!(out.stderr.contains("does not use the protocrash runtime"), "{}", out.all());
+    assert!(out.stderr.contains("uses neither the protocrash runtime nor libfuzzer-sys"), "{}", out.all());
     assert!(out.stderr.contains(r#"protocrash = "0.1""#), "{}", out.all());
 }

@@ -11,7 +11,7 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
         Some(t) => vec![project.target(Some(t))?],
         None => {
             for t in &project.foreign {
-                eprintln!("note: skipping '{t}': it does not use the protocrash runtime");
+                eprintln!("note: skipping '{t}': it uses neither the protocrash runtime nor libfuzzer-sys");
             }
             let ours: Vec<String> = project.targets.iter().filter(|t| !project.foreign.contains(t)).cloned().collect();
             if ours.is_empty() {

@@ -60,7 +60,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let ci = args.ci || (std::env::var("CI").is_ok_and(|v| v == "true") && !console::Term::stdout().is_term());
     let targets = if args.all {
         for f in &project.foreign {
-            println!("protocrash: skipping '{f}': its package does not use the protocrash runtime");
+            println!("protocrash: skipping '{f}': its package uses neither the protocrash runtime nor libfuzzer-sys");
         }
         let t: Vec<String> = project.targets.iter().filter(|t| !project.foreign.contains(t)).cloned().collect();
         if t.is_empty() {
