@@ -6,8 +6,8 @@
 //!
 //! Output goes to `fuzz/target/protocrash`, beside (not over) what `cargo fuzz` builds in
 //! `fuzz/target`, so switching between the two tools rebuilds neither's binaries. In a
-//! cargo-fuzz project the build also leaves `fuzz/Cargo.lock` exactly as it found it: the
-//! stand-in for libfuzzer-sys is resolved for the build only, then the user's file is put back.
+//! cargo-fuzz project the build also leaves its Cargo.lock exactly as it found it (see
+//! `lockfile`): the stand-in for libfuzzer-sys is resolved for the build only.
 
 use crate::project::Project;
 use crate::wrapper::{INNER_ENV, SKIP_ENV, WRAPPER_ENV};
@@ -53,9 +53,9 @@ pub fn build(project: &Project, targets: &[String], opts: &BuildOptions) -> Resu
     // A patch nothing uses draws a cargo warning, hence the conditions: a protocrash project
     // whose lock already pins crates.io's libfuzzer-sys (after `cargo fuzz build` resolved
     // the runtime's libFuzzer dependency there) keeps that pin; it is never built here.
-    let lock = std::fs::read_to_string(project.fuzz_dir.join("Cargo.lock")).unwrap_or_default();
+    let lock = std::fs::read_to_string(&project.lock_file).unwrap_or_default();
     let mut patches = Vec::new();
-    if project.uses_libfuzzer_sys || !pins_registry_package(&lock, "libfuzzer-sys") {
+    if project.uses_libfuzzer_sys || !crate::lockfile::pins_registry_package(&lock, "libfuzzer-sys") {
         patches.push(("libfuzzer-sys", runtime.libfuzzer_compat()));
     }
     if project.uses_protocrash {
@@ -65,17 +65,17 @@ pub fn build(project: &Project, targets: &[String], opts: &BuildOptions) -> Resu
         .into_iter()
         .map(|(name, dir)| format!("patch.crates-io.{name}.path={}", toml_string(&dir.display().to_string())))
         .collect();
-    let _lock = match project.uses_libfuzzer_sys {
-        true => Some(LockGuard::unpin_libfuzzer_sys(&project.fuzz_dir.join("Cargo.lock"))?),
-        false => None,
-    };
-    let skip = runtime_only_crates(project, &patches)?;
-    let host = host_triple()?;
     let target_dir = opts
         .target_dir
         .clone()
         .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
         .unwrap_or_else(|| project.fuzz_dir.join("target").join("protocrash"));
+    let lock_guard = match project.uses_libfuzzer_sys {
+        true => Some(crate::lockfile::LockGuard::unpin(&project.lock_file, "libfuzzer-sys", &target_dir)?),
+        false => None,
+    };
+    let skip = runtime_only_crates(project, &patches)?;
+    let host = host_triple()?;
     let profile = if opts.dev { "DEV" } else { "RELEASE" };
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
     for flag in ["--cfg", "fuzzing", "--cfg", "protocrash"].iter().chain(SANCOV_FLAGS.iter()) {
@@ -119,69 +119,11 @@ pub fn build(project: &Project, targets: &[String], opts: &BuildOptions) -> Resu
     for t in targets {
         cargo = cargo.bin(t);
     }
-    run_cargo(cargo.into_command(), targets)
-}
-
-/// A cargo-fuzz project's Cargo.lock, opened up for one build: a lock that pins crates.io's
-/// libfuzzer-sys would keep cargo from using the stand-in, so that entry is dropped for the
-/// build (cargo resolves it again, every other pin stays), and the file is put back as it was
-/// (or removed, if there was none) when the guard is dropped.
-struct LockGuard {
-    path: PathBuf,
-    saved: Option<Vec<u8>>,
-}
-
-impl LockGuard {
-    fn unpin_libfuzzer_sys(path: &std::path::Path) -> Result<LockGuard> {
-        let saved = match std::fs::read(path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        let guard = LockGuard { path: path.to_path_buf(), saved };
-        if let Some(text) = guard.saved.as_deref().and_then(|b| std::str::from_utf8(b).ok()) {
-            let unpinned = without_package(text, "libfuzzer-sys");
-            if unpinned != text {
-                std::fs::write(path, unpinned).with_context(|| format!("cannot write {}", path.display()))?;
-            }
-        }
-        Ok(guard)
+    let built = run_cargo(cargo.into_command(), targets);
+    if let Some(guard) = lock_guard {
+        guard.finish()?;
     }
-}
-
-/// Whether a Cargo.lock has `name` from a registry.
-fn pins_registry_package(lock: &str, name: &str) -> bool {
-    let line = format!("name = \"{name}\"");
-    lock.split("\n\n")
-        .any(|block| block.lines().any(|l| l == line) && block.lines().any(|l| l.starts_with("source = \"registry+")))
-}
-
-/// A Cargo.lock without the `[[package]]` entries of `name` (references to it may dangle;
-/// cargo resolves them again).
-fn without_package(lock: &str, name: &str) -> String {
-    let line = format!("name = \"{name}\"");
-    lock.split("\n\n").filter(|block| !block.lines().any(|l| l == line)).collect::<Vec<_>>().join("\n\n")
-}
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        let now = std::fs::read(&self.path).ok();
-        if now == self.saved {
-            return;
-        }
-        let result = match &self.saved {
-            // Temp file + rename: the lock is never seen half-written.
-            Some(bytes) => self.path.parent().map_or(Ok(()), |dir| {
-                let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-                std::io::Write::write_all(&mut tmp, bytes)?;
-                tmp.persist(&self.path).map(drop).map_err(|e| e.error)
-            }),
-            None => std::fs::remove_file(&self.path),
-        };
-        if let Err(e) = result {
-            eprintln!("warning: cannot restore {}: {e:#}", self.path.display());
-        }
-    }
+    built
 }
 
 /// Runs cargo with JSON messages on stdout (rendered diagnostics are echoed as cargo would
@@ -294,18 +236,6 @@ fn toml_string(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_lock_entry_is_dropped_whole() {
-        let lock = "version = 4\n\n[[package]]\nname = \"arbitrary\"\nversion = \"1.4.1\"\n\n[[package]]\nname = \"libfuzzer-sys\"\nversion = \"0.4.13\"\ndependencies = [\n \"arbitrary\",\n]\n\n[[package]]\nname = \"x-fuzz\"\ndependencies = [\n \"libfuzzer-sys\",\n]\n";
-        let out = super::without_package(lock, "libfuzzer-sys");
-        assert!(!out.contains("0.4.13"), "{out}");
-        assert!(out.contains("name = \"arbitrary\"") && out.contains("name = \"x-fuzz\""), "{out}");
-        assert_eq!(super::without_package(lock, "absent"), lock);
-        assert!(!super::pins_registry_package(lock, "libfuzzer-sys"), "no source line: a path package");
-        let pinned = lock.replace("version = \"0.4.13\"\n", "version = \"0.4.13\"\nsource = \"registry+https://x\"\n");
-        assert!(super::pins_registry_package(&pinned, "libfuzzer-sys"));
-    }
-
     #[test]
     fn toml_strings_are_escaped() {
         assert_eq!(super::toml_string(r#"/a "b"\c"#), r#""/a \"b\"\\c""#);

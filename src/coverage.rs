@@ -18,10 +18,21 @@ use std::path::{Path, PathBuf};
 /// is 7 bytes on x86-64).
 const BLOCK_LOOKAHEAD: u64 = 32;
 
-/// Per file, per instrumented line: how many inputs ran it (0 = none).
+/// Per file, per instrumented line: how many inputs ran it (0 = none); and per file, per
+/// function (by name): its line and how many inputs entered it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LineCoverage {
     pub files: BTreeMap<PathBuf, BTreeMap<u32, u64>>,
+    pub functions: BTreeMap<PathBuf, BTreeMap<String, (u32, u64)>>,
+}
+
+/// Where a counter's block is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub file: PathBuf,
+    pub line: u32,
+    /// The function's name, for the block that enters it.
+    pub function: Option<String>,
 }
 
 /// Where each counter's block is: `None` for blocks without a usable line (or only in files
@@ -32,11 +43,7 @@ pub struct LineCoverage {
 /// one. Code inlined from elsewhere (a slice index from core, say) is attributed to the kept
 /// line that called it: the innermost inlined frame `keep` accepts. The standard library's
 /// own lines (`/rustc/…`) are never kept: it is not instrumented, only inlined.
-pub fn locate_counters(
-    harness: &Path,
-    pcs: &[u64],
-    keep: impl Fn(&Path) -> bool,
-) -> Result<Vec<Option<(PathBuf, u32)>>> {
+pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) -> bool) -> Result<Vec<Option<Block>>> {
     let loader = addr2line::Loader::new(harness)
         .map_err(|e| anyhow::anyhow!("cannot read the debug info of {}: {e}", harness.display()))?;
     let mut kept: HashMap<String, Option<PathBuf>> = HashMap::new();
@@ -49,7 +56,7 @@ pub fn locate_counters(
             .clone()
     };
     let mut out = Vec::with_capacity(pcs.len());
-    for &pc in pcs {
+    for &(pc, flags) in pcs {
         let mut addrs: Vec<u64> = match loader.find_location_range(pc, pc + BLOCK_LOOKAHEAD) {
             Ok(rows) => rows.map(|(addr, _, _)| addr.max(pc)).collect(),
             Err(_) => Vec::new(),
@@ -73,35 +80,69 @@ pub fn locate_counters(
                 }
             }
         }
-        out.push(place);
+        let function = match (&place, flags & PC_FLAG_FUNCTION_ENTRY) {
+            (Some(_), 1) => function_at(&loader, pc),
+            _ => None,
+        };
+        out.push(place.map(|(file, line)| Block { file, line, function }));
     }
     Ok(out)
 }
 
-/// Decodes the harness's PC table file: (file address, flags) per counter.
-pub fn parse_pc_table(bytes: &[u8]) -> Result<Vec<u64>> {
-    anyhow::ensure!(bytes.len() % 16 == 0, "the PC table is {} bytes, not a whole number of entries", bytes.len());
-    Ok(bytes.chunks_exact(16).map(|c| u64::from_le_bytes(c[..8].try_into().expect("8 bytes"))).collect())
+/// Bit 0 of a PC table entry's flags: the block is a function's entry.
+const PC_FLAG_FUNCTION_ENTRY: u64 = 1;
+
+/// The (demangled, hash-free) name of the function whose entry is at `pc`: from the symbol
+/// table (full path), else from the debug info. `None` for the harness's `init` wrapper: it
+/// runs once before any input, so no input can be said to enter it.
+fn function_at(loader: &addr2line::Loader, pc: u64) -> Option<String> {
+    let name = match loader.find_symbol(pc) {
+        Some(sym) => addr2line::demangle_auto(sym.into(), Some(addr2line::gimli::DW_LANG_Rust)).into_owned(),
+        None => {
+            let mut frames = loader.find_frames(pc).ok()?;
+            let mut outermost = None;
+            while let Ok(Some(frame)) = frames.next() {
+                if let Some(name) = frame.function {
+                    outermost = name.demangle().ok().map(|n| n.into_owned());
+                }
+            }
+            outermost?
+        }
+    };
+    (!name.ends_with("::__protocrash_init")).then_some(name)
 }
 
-/// Line coverage of inputs given as their hit counters (`edges` per input).
-pub fn line_coverage<'a>(
-    locations: &[Option<(PathBuf, u32)>],
-    inputs: impl Iterator<Item = &'a [u32]>,
-) -> LineCoverage {
+/// Decodes the harness's PC table file: (file address, flags) per counter.
+pub fn parse_pc_table(bytes: &[u8]) -> Result<Vec<(u64, u64)>> {
+    anyhow::ensure!(bytes.len() % 16 == 0, "the PC table is {} bytes, not a whole number of entries", bytes.len());
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    Ok(bytes.chunks_exact(16).map(|c| (word(&c[..8]), word(&c[8..]))).collect())
+}
+
+/// Line and function coverage of inputs given as their hit counters (`edges` per input).
+pub fn line_coverage<'a>(locations: &[Option<Block>], inputs: impl Iterator<Item = &'a [u32]>) -> LineCoverage {
     let mut cov = LineCoverage::default();
-    for (file, line) in locations.iter().flatten() {
-        cov.files.entry(file.clone()).or_default().entry(*line).or_insert(0);
+    for b in locations.iter().flatten() {
+        cov.files.entry(b.file.clone()).or_default().entry(b.line).or_insert(0);
+        if let Some(name) = &b.function {
+            cov.functions.entry(b.file.clone()).or_default().entry(name.clone()).or_insert((b.line, 0));
+        }
     }
-    let mut seen: HashMap<(&Path, u32), usize> = HashMap::new();
+    // Each line (and function) counts once per input, however many of its blocks (or
+    // monomorphised copies) ran.
+    let mut seen_line: HashMap<(&Path, u32), usize> = HashMap::new();
+    let mut seen_fn: HashMap<(&Path, &str), usize> = HashMap::new();
     for (i, edges) in inputs.enumerate() {
         for &e in edges {
-            let Some(Some((file, line))) = locations.get(e as usize) else { continue };
-            // Count each line once per input, however many of its blocks ran.
-            if seen.insert((file.as_path(), *line), i) == Some(i) {
-                continue;
+            let Some(Some(b)) = locations.get(e as usize) else { continue };
+            if seen_line.insert((b.file.as_path(), b.line), i) != Some(i) {
+                *cov.files.get_mut(&b.file).and_then(|m| m.get_mut(&b.line)).expect("registered above") += 1;
             }
-            *cov.files.get_mut(file).and_then(|m| m.get_mut(line)).expect("registered above") += 1;
+            if let Some(name) = &b.function {
+                if seen_fn.insert((b.file.as_path(), name.as_str()), i) != Some(i) {
+                    cov.functions.get_mut(&b.file).and_then(|m| m.get_mut(name)).expect("registered above").1 += 1;
+                }
+            }
         }
     }
     cov
@@ -112,12 +153,27 @@ pub fn totals(lines: &BTreeMap<u32, u64>) -> (usize, usize) {
     (lines.values().filter(|&&c| c > 0).count(), lines.len())
 }
 
-/// The LCOV tracefile (`lcov.info`): one record per file, `DA:<line>,<inputs>`.
+/// (functions entered, functions instrumented) of a file.
+pub fn function_totals(cov: &LineCoverage, file: &Path) -> (usize, usize) {
+    cov.functions.get(file).map_or((0, 0), |f| (f.values().filter(|v| v.1 > 0).count(), f.len()))
+}
+
+/// The LCOV tracefile (`lcov.info`): one record per file, `FN`/`FNDA` per function and
+/// `DA:<line>,<inputs>` per line.
 pub fn lcov(cov: &LineCoverage, test_name: &str) -> String {
     let mut out = String::new();
     for (file, lines) in &cov.files {
         let (hit, found) = totals(lines);
         let _ = writeln!(out, "TN:{test_name}\nSF:{}", file.display());
+        let functions = cov.functions.get(file);
+        for (name, (line, _)) in functions.into_iter().flatten() {
+            let _ = writeln!(out, "FN:{line},{name}");
+        }
+        for (name, (_, count)) in functions.into_iter().flatten() {
+            let _ = writeln!(out, "FNDA:{count},{name}");
+        }
+        let (fn_hit, fn_found) = function_totals(cov, file);
+        let _ = writeln!(out, "FNF:{fn_found}\nFNH:{fn_hit}");
         for (line, count) in lines {
             let _ = writeln!(out, "DA:{line},{count}");
         }
@@ -139,19 +195,22 @@ pub struct ReportInfo<'a> {
 pub fn write_html(cov: &LineCoverage, info: &ReportInfo<'_>, dir: &Path) -> Result<PathBuf> {
     let files_dir = dir.join("files");
     std::fs::create_dir_all(&files_dir).with_context(|| format!("cannot create {}", files_dir.display()))?;
-    let (mut all_hit, mut all_found) = (0, 0);
+    let (mut all_hit, mut all_found, mut all_fn_hit, mut all_fn_found) = (0, 0, 0, 0);
     let mut rows = String::new();
     for (n, (file, lines)) in cov.files.iter().enumerate() {
         let (hit, found) = totals(lines);
+        let (fn_hit, fn_found) = function_totals(cov, file);
         all_hit += hit;
         all_found += found;
-        let shown = file.strip_prefix(info.root).unwrap_or(file).display().to_string();
+        all_fn_hit += fn_hit;
+        all_fn_found += fn_found;
+        let shown = shown_path(file, info.root);
         let page = format!("{n}.html");
-        std::fs::write(files_dir.join(&page), file_page(file, &shown, lines, info))
+        std::fs::write(files_dir.join(&page), file_page(cov, file, &shown, lines, info))
             .with_context(|| format!("cannot write {}", files_dir.join(&page).display()))?;
         let _ = writeln!(
             rows,
-            "<tr><td><a href=\"files/{page}\">{}</a></td>{}</tr>",
+            "<tr><td><a href=\"files/{page}\">{}</a></td>{}<td class=\"num\">{fn_hit}/{fn_found}</td></tr>",
             escape(&shown),
             ratio_cells(hit, found)
         );
@@ -166,8 +225,9 @@ pub fn write_html(cov: &LineCoverage, info: &ReportInfo<'_>, dir: &Path) -> Resu
     };
     let index = format!(
         "{head}<h1>Coverage of <code>{target}</code></h1>\n<p>{inputs} corpus input(s) replayed.</p>\n{findings}\
-         <table>\n<tr><th>File</th><th>Lines hit</th><th>Instrumented</th><th>Coverage</th></tr>\n\
-         <tr class=\"total\"><td>Total ({files} files)</td>{total}</tr>\n{rows}</table>\n{foot}",
+         <table>\n<tr><th>File</th><th>Lines hit</th><th>Instrumented</th><th>Line coverage</th><th>Functions</th></tr>\n\
+         <tr class=\"total\"><td>Total ({files} files)</td>{total}<td class=\"num\">{all_fn_hit}/{all_fn_found}</td></tr>\n\
+         {rows}</table>\n{foot}",
         head = head(&format!("coverage: {}", info.target)),
         target = escape(info.target),
         inputs = info.inputs,
@@ -180,8 +240,26 @@ pub fn write_html(cov: &LineCoverage, info: &ReportInfo<'_>, dir: &Path) -> Resu
     Ok(path)
 }
 
-fn file_page(file: &Path, shown: &str, lines: &BTreeMap<u32, u64>, info: &ReportInfo<'_>) -> String {
+fn file_page(
+    cov: &LineCoverage,
+    file: &Path,
+    shown: &str,
+    lines: &BTreeMap<u32, u64>,
+    info: &ReportInfo<'_>,
+) -> String {
     let (hit, found) = totals(lines);
+    let mut missed: Vec<String> = cov
+        .functions
+        .get(file)
+        .into_iter()
+        .flatten()
+        .filter(|(_, (_, count))| *count == 0)
+        .map(|(name, (line, _))| format!("<li><a href=\"#L{line}\">{}</a> (line {line})</li>", escape(name)))
+        .collect();
+    if !missed.is_empty() {
+        missed.insert(0, "<p>Functions never entered:</p><ul>".into());
+        missed.push("</ul>".into());
+    }
     let mut body = String::new();
     match std::fs::read(file) {
         Ok(bytes) => {
@@ -195,7 +273,7 @@ fn file_page(file: &Path, shown: &str, lines: &BTreeMap<u32, u64>, info: &Report
                 };
                 let _ = writeln!(
                     body,
-                    "<tr class=\"{class}\"><td class=\"n\">{n}</td><td class=\"c\">{count}</td><td><pre>{}</pre></td></tr>",
+                    "<tr class=\"{class}\" id=\"L{n}\"><td class=\"n\">{n}</td><td class=\"c\">{count}</td><td><pre>{}</pre></td></tr>",
                     escape(src)
                 );
             }
@@ -210,13 +288,30 @@ fn file_page(file: &Path, shown: &str, lines: &BTreeMap<u32, u64>, info: &Report
          <table class=\"sum\"><tr><th>Lines hit</th><th>Instrumented</th><th>Coverage</th></tr><tr>{cells}</tr></table>\n\
          <p class=\"legend\"><span class=\"hit\">covered</span> <span class=\"miss\">not covered</span> \
          <span class=\"none\">not instrumented</span>; the count is the number of inputs that ran the line.</p>\n\
-         <table class=\"src\">\n{body}</table>\n{foot}",
+         {missed}\n<table class=\"src\">\n{body}</table>\n{foot}",
         head = head(shown),
         target = escape(info.target),
         name = escape(shown),
         cells = ratio_cells(hit, found),
+        missed = missed.concat(),
         foot = FOOT,
     )
+}
+
+/// A file's name in the report: relative to the crate when under it, from the crate
+/// directory for registry sources (`serde_json-1.0.140/src/de.rs`), else absolute.
+fn shown_path(file: &Path, root: &Path) -> String {
+    if let Ok(rel) = file.strip_prefix(root) {
+        return rel.display().to_string();
+    }
+    let text = file.display().to_string();
+    match text.find("/registry/src/") {
+        Some(at) => {
+            let rest = &text[at + "/registry/src/".len()..];
+            rest.split_once('/').map_or(rest, |(_index, krate)| krate).to_string()
+        }
+        None => text,
+    }
 }
 
 fn ratio_cells(hit: usize, found: usize) -> String {
@@ -237,7 +332,7 @@ fn head(title: &str) -> String {
 const FOOT: &str = "<footer>cargo protocrash coverage</footer>\n</body></html>\n";
 
 const CSS: &str = "body{font:14px system-ui,sans-serif;margin:2em;color:#222}\
-table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left}\
+table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left;white-space:nowrap}\
 tr.total{font-weight:bold;border-bottom:1px solid #999}td.num{text-align:right}\
 .bar{display:inline-block;width:120px;height:10px;background:#e99;vertical-align:middle}\
 .bar span{display:block;height:100%;background:#5b5}\
@@ -265,13 +360,17 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn locs() -> Vec<Option<(PathBuf, u32)>> {
+    fn block(file: &str, line: u32, function: Option<&str>) -> Option<Block> {
+        Some(Block { file: file.into(), line, function: function.map(str::to_string) })
+    }
+
+    fn locs() -> Vec<Option<Block>> {
         vec![
-            Some(("/c/src/a.rs".into(), 3)),
-            Some(("/c/src/a.rs".into(), 3)),
-            Some(("/c/src/a.rs".into(), 5)),
+            block("/c/src/a.rs", 3, Some("a::f")),
+            block("/c/src/a.rs", 3, None),
+            block("/c/src/a.rs", 5, None),
             None,
-            Some(("/c/src/b.rs".into(), 1)),
+            block("/c/src/b.rs", 1, Some("b::g")),
         ]
     }
 
@@ -284,6 +383,8 @@ mod tests {
         assert_eq!(a[&5], 0, "line 5 is instrumented but never ran");
         assert_eq!(cov.files[Path::new("/c/src/b.rs")][&1], 1);
         assert_eq!(totals(a), (1, 2));
+        assert_eq!(cov.functions[Path::new("/c/src/a.rs")]["a::f"], (3, 1), "entered by the first input only");
+        assert_eq!(function_totals(&cov, Path::new("/c/src/b.rs")), (1, 1));
     }
 
     #[test]
@@ -292,8 +393,8 @@ mod tests {
         let text = lcov(&line_coverage(&locs(), inputs.iter().map(|v| v.as_slice())), "t");
         assert_eq!(
             text,
-            "TN:t\nSF:/c/src/a.rs\nDA:3,0\nDA:5,1\nLF:2\nLH:1\nend_of_record\n\
-             TN:t\nSF:/c/src/b.rs\nDA:1,0\nLF:1\nLH:0\nend_of_record\n"
+            "TN:t\nSF:/c/src/a.rs\nFN:3,a::f\nFNDA:0,a::f\nFNF:1\nFNH:0\nDA:3,0\nDA:5,1\nLF:2\nLH:1\nend_of_record\n\
+             TN:t\nSF:/c/src/b.rs\nFN:1,b::g\nFNDA:0,b::g\nFNF:1\nFNH:0\nDA:1,0\nLF:1\nLH:0\nend_of_record\n"
         );
     }
 
@@ -304,8 +405,22 @@ mod tests {
             bytes.extend_from_slice(&pc.to_le_bytes());
             bytes.extend_from_slice(&flags.to_le_bytes());
         }
-        assert_eq!(parse_pc_table(&bytes).unwrap(), vec![0x1000, 0x1010]);
+        assert_eq!(parse_pc_table(&bytes).unwrap(), vec![(0x1000, 1), (0x1010, 0)]);
         assert!(parse_pc_table(&bytes[..20]).is_err());
+    }
+
+    #[test]
+    fn registry_sources_are_named_from_their_crate() {
+        let root = Path::new("/w/my-crate");
+        assert_eq!(shown_path(Path::new("/w/my-crate/src/lib.rs"), root), "src/lib.rs");
+        assert_eq!(
+            shown_path(
+                Path::new("/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.1/src/de.rs"),
+                root
+            ),
+            "serde-1.0.1/src/de.rs"
+        );
+        assert_eq!(shown_path(Path::new("/elsewhere/x.rs"), root), "/elsewhere/x.rs");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod coverage;
 mod display;
+mod lockfile;
 mod minimize;
 mod plot;
 mod project;

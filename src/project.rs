@@ -21,6 +21,8 @@ pub struct Project {
     pub uses_libfuzzer_sys: bool,
     /// True when a package depends on the protocrash runtime.
     pub uses_protocrash: bool,
+    /// The Cargo.lock the fuzz package's builds use (its workspace's).
+    pub lock_file: PathBuf,
 }
 
 impl Project {
@@ -67,6 +69,7 @@ impl Project {
             foreign,
             uses_libfuzzer_sys,
             uses_protocrash,
+            lock_file: meta.workspace_root.join("Cargo.lock").into(),
         })
     }
 

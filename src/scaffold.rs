@@ -68,12 +68,19 @@ fn add_target(fuzz: &Path, crate_name: &str, target: &str) -> Result<()> {
     }
     std::fs::create_dir_all(fuzz.join("fuzz_targets"))?;
     let lib = crate_name.replace('-', "_");
+    // In a project made by `cargo fuzz init`, a new target speaks libfuzzer-sys like its
+    // siblings (and builds against protocrash's stand-in for it).
+    let runtime = if depends_on(&manifest, "libfuzzer-sys") && !depends_on(&manifest, "protocrash") {
+        "libfuzzer_sys"
+    } else {
+        "protocrash"
+    };
     write_new(
         &file,
         &format!(
             r#"#![no_main]
 
-use protocrash::fuzz_target;
+use {runtime}::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {{
     // Call the code under test with the fuzzer's input, for example:
@@ -89,6 +96,14 @@ fuzz_target!(|data: &[u8]| {{
     std::fs::write(&manifest_path, manifest + &entry)
         .with_context(|| format!("cannot write {}", manifest_path.display()))?;
     Ok(())
+}
+
+/// Whether a manifest's text declares a dependency on `name` (`name = …` or `[dependencies.name]`).
+fn depends_on(manifest: &str, name: &str) -> bool {
+    manifest.lines().map(str::trim_start).any(|l| {
+        l.strip_prefix(name).is_some_and(|rest| rest.trim_start().starts_with('='))
+            || l == format!("[dependencies.{name}]")
+    })
 }
 
 fn write_new(path: &Path, text: &str) -> Result<()> {
@@ -126,6 +141,15 @@ fn check_target_name(name: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dependencies_are_recognised() {
+        let m = "[dependencies]\nlibfuzzer-sys = { version = \"0.4\" }\n\n[dependencies.my-crate]\npath = \"..\"\n";
+        assert!(super::depends_on(m, "libfuzzer-sys"));
+        assert!(super::depends_on(m, "my-crate"));
+        assert!(!super::depends_on(m, "protocrash"));
+        assert!(!super::depends_on("libfuzzer-sys-extra = 1", "libfuzzer-sys"));
+    }
+
     #[test]
     fn target_names_are_checked() {
         assert!(super::check_target_name("parse_json").is_ok());

@@ -206,6 +206,15 @@ fn coverage_writes_lcov_and_html() {
     let text = String::from_utf8_lossy(&summary.stdout).into_owned() + &String::from_utf8_lossy(&summary.stderr);
     assert!(summary.status.success(), "{text}");
     assert!(text.contains(&format!("({hit} of {found} lines)")), "{text}");
+    // Functions too: the parser is entered by both seeds, and lcov counts it.
+    assert!(
+        record.contains("FN:7,tinyhdr::parse_header\n") && record.contains("FNDA:2,tinyhdr::parse_header\n"),
+        "{record}"
+    );
+    let fn_found: usize =
+        lcov.lines().filter_map(|l| l.strip_prefix("FNF:")).map(|n| n.parse::<usize>().unwrap()).sum();
+    let fn_hit: usize = lcov.lines().filter_map(|l| l.strip_prefix("FNH:")).map(|n| n.parse::<usize>().unwrap()).sum();
+    assert!(text.contains(&format!("({fn_hit} of {fn_found} functions)")), "{text}");
     let gen =
         tool("genhtml", &["--version"]).arg("-q").arg("-o").arg(fx.path().join("genhtml")).arg(&lcov_path).output();
     assert!(gen.unwrap().status.success());
@@ -235,6 +244,6 @@ fn coverage_writes_lcov_and_html() {
         (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
     assert_eq!((w, h), (1000, 600));
     let page = std::fs::read_to_string(out_dir.join("files/1.html")).unwrap();
-    assert!(page.contains(&format!("<tr class=\"miss\"><td class=\"n\">{unreachable}</td>")), "{page}");
-    assert!(page.contains(&format!("<tr class=\"hit\"><td class=\"n\">{reached}</td>")), "{page}");
+    assert!(page.contains(&format!("<tr class=\"miss\" id=\"L{unreachable}\">")), "{page}");
+    assert!(page.contains(&format!("<tr class=\"hit\" id=\"L{reached}\">")), "{page}");
 }

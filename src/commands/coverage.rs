@@ -55,7 +55,12 @@ pub fn run(args: CoverageArgs) -> Result<ExitCode> {
     }
     let pcs = coverage::parse_pc_table(&std::fs::read(&table_path)?)?;
     let root = project.fuzz_dir.parent().unwrap_or(&project.fuzz_dir).to_path_buf();
-    let locations = coverage::locate_counters(harness, &pcs, |p| args.all_files || p.starts_with(&root))?;
+    // The runtime's macros expand into the harness, with the runtime's lines: glue, not code
+    // under test.
+    let runtime = crate::runtime_src::ensure()?.root;
+    let locations = coverage::locate_counters(harness, &pcs, |p| {
+        !p.starts_with(&runtime) && (args.all_files || p.starts_with(&root))
+    })?;
     if locations.iter().all(Option::is_none) {
         bail!(
             "none of the harness's {} instrumented blocks has a source line under {}; was it built without debug \
@@ -90,9 +95,12 @@ pub fn run(args: CoverageArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot write {}", lcov_path.display()))?;
     let info = ReportInfo { target: &target, inputs: inputs.len(), findings, root: &root };
     let index = coverage::write_html(&cov, &info, &dir)?;
-    let (hit, found) = cov.files.values().map(coverage::totals).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let sum = |v: Vec<(usize, usize)>| v.into_iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let (hit, found) = sum(cov.files.values().map(coverage::totals).collect());
+    let (fn_hit, fn_found) = sum(cov.files.keys().map(|f| coverage::function_totals(&cov, f)).collect());
     println!(
-        "protocrash: {} input(s) replayed: {hit} of {found} instrumented lines covered ({:.1}%) in {} file(s)",
+        "protocrash: {} input(s) replayed: {hit} of {found} instrumented lines covered ({:.1}%), {fn_hit} of \
+         {fn_found} functions entered, in {} file(s)",
         inputs.len(),
         if found == 0 { 0.0 } else { 100.0 * hit as f64 / found as f64 },
         cov.files.len()
