@@ -123,8 +123,14 @@ fn libfuzzer_only_macros_are_refused_with_a_message() {
 #[test]
 fn a_protocrash_harness_builds_and_runs_with_cargo_fuzz() {
     let fx = Fixture::new("example");
+    // As `cargo protocrash init` wrote manifests before they carried cargo-fuzz's mark:
+    // vendoring adds it, or `cargo fuzz` would not take the project.
+    let manifest_path = fx.path().join("fuzz/Cargo.toml");
+    let old = std::fs::read_to_string(&manifest_path).unwrap().replace("cargo-fuzz = true\n", "");
+    std::fs::write(&manifest_path, &old).unwrap();
     let vendor = fx.run(&["vendor"]);
     assert_eq!(vendor.code, Some(0), "{}", vendor.all());
+    assert!(std::fs::read_to_string(&manifest_path).unwrap().contains("[package.metadata]\ncargo-fuzz = true\n"));
     assert!(fx.path().join("fuzz/protocrash/runtime/src/lib.rs").is_file());
     let manifest = std::fs::read_to_string(fx.path().join("fuzz/Cargo.toml")).unwrap();
     assert!(manifest.contains("[patch.crates-io]\nprotocrash = { path = \"protocrash/runtime\" }"), "{manifest}");

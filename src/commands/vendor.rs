@@ -30,8 +30,25 @@ pub fn run(args: VendorArgs) -> Result<ExitCode> {
     }
     std::fs::rename(tmp.keep(), &dest).with_context(|| format!("cannot create {}", dest.display()))?;
 
-    let manifest = std::fs::read_to_string(&project.manifest)
+    let mut manifest = std::fs::read_to_string(&project.manifest)
         .with_context(|| format!("cannot read {}", project.manifest.display()))?;
+    // `cargo fuzz` only takes a manifest marked as its own.
+    if !manifest.lines().any(|l| l.trim() == "cargo-fuzz = true") {
+        let mark = "cargo-fuzz = true\n";
+        manifest = match manifest.find("[package.metadata]\n") {
+            Some(at) => {
+                let after = at + "[package.metadata]\n".len();
+                format!("{}{mark}{}", &manifest[..after], &manifest[after..])
+            }
+            None => {
+                let sep = if manifest.ends_with('\n') { "" } else { "\n" };
+                format!("{manifest}{sep}\n[package.metadata]\n{mark}")
+            }
+        };
+        std::fs::write(&project.manifest, &manifest)
+            .with_context(|| format!("cannot write {}", project.manifest.display()))?;
+        println!("marked {} as a cargo-fuzz project too (cargo-fuzz = true)", project.manifest.display());
+    }
     let rel = args.dir.join("runtime").display().to_string().replace('\\', "/");
     let entry = format!("protocrash = {{ path = \"{rel}\" }}");
     if manifest.lines().any(|l| l.trim_start().starts_with("protocrash = { path")) {
