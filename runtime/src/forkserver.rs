@@ -177,6 +177,9 @@ fn clean_temp_files(dir: &std::path::Path) {
     }
 }
 
+/// Runtime panics (between executions) a worker survives before it gives up.
+const MAX_INTERNAL_PANICS: u32 = 20;
+
 /// Runs a worker to the end; returns the process exit code.
 pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     // A worker never outlives its master (even one killed with SIGKILL).
@@ -195,6 +198,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     let mut afl = AflStats::new(&cfg.worker_dir, &cfg.target, &ws.stats, start, now_ms());
     let mut generation = 0u64;
     let mut fruitless = 0;
+    let mut internal_panics = 0;
     let seq = ws.stats.field(StatField::ExecSeq);
     loop {
         let started_at = seq.load(Ordering::Relaxed);
@@ -237,8 +241,24 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
             ChildEnd::Done => break,
             ChildEnd::SetupError => return EXIT_SETUP_ERROR,
             ChildEnd::Finding(kind, signal, message) => {
-                let input = ws.region.input();
                 let raw = ws.region.record().read();
+                // A panic while no execution was running is the fuzzer's own (an assertion in
+                // the runtime), not the target's: said as such, never saved as a finding.
+                if ended_at % 2 == 0 && raw.kind == Some(FindingKind::Panic) {
+                    internal_panics += 1;
+                    crate::entry::error(&format!(
+                        "internal error: the protocrash runtime panicked between executions ({} at {}); this \
+                         is a bug in protocrash, not in the target. The worker goes on with a fresh child.",
+                        raw.message, raw.location
+                    ));
+                    if internal_panics >= MAX_INTERNAL_PANICS {
+                        crate::entry::error("the runtime keeps panicking; giving up");
+                        return EXIT_SETUP_ERROR;
+                    }
+                    generation += 1;
+                    continue;
+                }
+                let input = ws.region.input();
                 let (parent, token) = ws.region.record().origin();
                 penalties.record(&input, parent, token);
                 let (all, unique) = match raw.kind.unwrap_or(kind) {
