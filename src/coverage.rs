@@ -195,6 +195,13 @@ pub struct ReportInfo<'a> {
 pub fn write_html(cov: &LineCoverage, info: &ReportInfo<'_>, dir: &Path) -> Result<PathBuf> {
     let files_dir = dir.join("files");
     std::fs::create_dir_all(&files_dir).with_context(|| format!("cannot create {}", files_dir.display()))?;
+    // Pages of an earlier report (which may have had more files); only names this writes.
+    for e in std::fs::read_dir(&files_dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.strip_suffix(".html").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     let (mut all_hit, mut all_found, mut all_fn_hit, mut all_fn_found) = (0, 0, 0, 0);
     let mut rows = String::new();
     for (n, (file, lines)) in cov.files.iter().enumerate() {
