@@ -52,6 +52,16 @@ fn line_of(file: &Path, needle: &str) -> u32 {
 #[test]
 fn a_cargo_fuzz_project_is_fuzzed_unchanged() {
     let fx = Fixture::new("cargofuzz");
+    // As such projects are committed: with a Cargo.lock that pins crates.io's libfuzzer-sys
+    // (which would keep cargo from using protocrash's stand-in if it were left in place).
+    let lock = Command::new("cargo")
+        .args(["generate-lockfile", "--manifest-path", "fuzz/Cargo.toml"])
+        .current_dir(fx.path())
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{}", String::from_utf8_lossy(&lock.stderr));
+    let pinned = std::fs::read_to_string(fx.path().join("fuzz/Cargo.lock")).unwrap();
+    assert!(pinned.contains("name = \"libfuzzer-sys\"\nversion = \"0.4."), "{pinned}");
     let before = project_files(fx.path());
     assert!(before.contains_key(Path::new("fuzz/fuzz_targets/header.rs")));
 
@@ -90,7 +100,7 @@ fn a_cargo_fuzz_project_is_fuzzed_unchanged() {
     let min = fx.run(&["minimize", "header"]);
     assert_eq!(min.code, Some(0), "{}", min.all());
 
-    // Nothing the user wrote changed, and no Cargo.lock was left behind where there was none.
+    // Nothing the user wrote changed, the lock included.
     let after = project_files(fx.path());
     assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
     assert!(before == after, "a project file changed");
