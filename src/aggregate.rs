@@ -1,23 +1,68 @@
 //! Campaign figures from the sync dir alone: every worker's mapped `stats` and `coverage`
-//! files, read without talking to any process. The master's live display and
-//! `cargo protocrash status` both read the campaign through here.
+//! files and findings indexes, read without talking to any process. The master's live
+//! display and `cargo protocrash status` both read the campaign through here, by one rule.
 
-use crate::shm::{union_coverage, StatsMap};
+use crate::shm::{coverage_build_id, union_coverage, StatsMap};
 use anyhow::Result;
 use protocrash_proto::coverage::count_edges;
-use protocrash_proto::naming::parse_worker_dir_name;
+use protocrash_proto::finding::{Finding, FindingIndex};
+use protocrash_proto::layout::{SyncDir, WorkerDir};
 use protocrash_proto::stats::{StatField, WorkerState};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// What a worker is doing, as shown on the live screen and by `status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerStatus {
+    /// Running `init` and loading its corpus.
+    #[default]
+    Starting,
+    /// Fuzzing.
+    Running,
+    /// Stopped cleanly (or its budget is spent).
+    Done,
+    /// Says it runs, but its heartbeat stopped for longer than the grace.
+    Inactive,
+    /// Died; the master restarts it shortly.
+    Restarting,
+    /// Died too often right after start; left stopped.
+    Dead,
+}
+
+impl WorkerStatus {
+    /// What the stats file says, judged against the heartbeat grace.
+    pub fn of(view: &protocrash_proto::stats::StatsView, now_ms: u64, grace: Duration) -> WorkerStatus {
+        if view.is_inactive(now_ms, grace) {
+            return WorkerStatus::Inactive;
+        }
+        match view.state() {
+            WorkerState::Starting => WorkerStatus::Starting,
+            WorkerState::Running => WorkerStatus::Running,
+            WorkerState::Done => WorkerStatus::Done,
+        }
+    }
+
+    /// Lower-case name for the screen.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerStatus::Starting => "starting",
+            WorkerStatus::Running => "running",
+            WorkerStatus::Done => "done",
+            WorkerStatus::Inactive => "inactive",
+            WorkerStatus::Restarting => "restarting",
+            WorkerStatus::Dead => "dead",
+        }
+    }
+}
 
 /// One worker as its files describe it.
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkerFigures {
     /// `<node>-<i>`.
     pub name: String,
-    /// `starting`, `running`, `done`, or `inactive` (running, but no heartbeat for a while).
-    pub state: String,
+    /// What it is doing.
+    pub state: WorkerStatus,
     /// Executions over the worker's whole life (all runs in this sync dir).
     pub execs: u64,
     /// Edges in its own cumulative map.
@@ -26,7 +71,7 @@ pub struct WorkerFigures {
     pub corpus: u64,
     /// Entries imported from other workers.
     pub imports: u64,
-    /// Unique crashes, hangs, OOMs.
+    /// Unique crashes.
     pub crashes: u64,
     /// Unique hangs.
     pub hangs: u64,
@@ -42,14 +87,9 @@ pub struct WorkerFigures {
     pub start_ms: u64,
     /// Coverage map size.
     pub map_size: u64,
+    /// Its directory.
     #[serde(skip)]
-    pub dir: PathBuf,
-}
-
-/// Whether a worker counts as inactive: it says it is running but its fork server has not
-/// written a heartbeat for longer than `grace`.
-pub fn is_inactive(state: WorkerState, heartbeat_ms: u64, now_ms: u64, grace: Duration) -> bool {
-    state == WorkerState::Running && now_ms.saturating_sub(heartbeat_ms) > grace.as_millis() as u64
+    pub dir: WorkerDir,
 }
 
 /// Executions per second; 0 when no time has passed (never a division by zero).
@@ -62,69 +102,80 @@ pub fn rate(execs: u64, elapsed: Duration) -> f64 {
     }
 }
 
-/// ORs `map` into `union`, growing it to fit (maps of one build have one length; a union
-/// over builds is never taken, but a shorter map must not truncate the union).
-pub fn or_into(union: &mut Vec<u8>, map: &[u8]) {
-    if union.len() < map.len() {
-        union.resize(map.len(), 0);
-    }
-    for (u, &b) in union.iter_mut().zip(map) {
-        *u |= b;
-    }
+/// The worker directories of a sync dir (all nodes) that hold a stats file, sorted.
+pub fn worker_dirs(sync: &SyncDir) -> Vec<WorkerDir> {
+    sync.workers().into_iter().filter(|w| std::fs::symlink_metadata(w.stats()).is_ok_and(|m| m.is_file())).collect()
 }
 
-/// The worker directories of a sync dir (all nodes), sorted; symlinks are not followed.
-pub fn worker_dirs(sync_dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(sync_dir) else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| parse_worker_dir_name(&e.file_name().to_string_lossy()).is_some())
-        .filter(|e| e.path().join("stats").is_file())
-        .map(|e| e.path())
-        .collect();
-    dirs.sort();
-    dirs
+/// Edges in a worker's own cumulative map (0 while it has none).
+pub fn own_edges(dir: &WorkerDir) -> u64 {
+    let mut own = Vec::new();
+    let _ = union_coverage(&dir.coverage(), &mut own, None);
+    count_edges(&own)
 }
 
 /// Reads one worker's figures (None if it has no valid stats file yet).
-pub fn read_worker(dir: &Path, now_ms: u64, grace: Duration) -> Result<Option<WorkerFigures>> {
-    let Some(s) = StatsMap::open_read_only(&dir.join("stats"))? else {
+pub fn read_worker(dir: &WorkerDir, now_ms: u64, grace: Duration) -> Result<Option<WorkerFigures>> {
+    let Some(map) = StatsMap::open_read_only(&dir.stats())? else {
         return Ok(None);
     };
-    let state = WorkerState::from_word(s.get(StatField::State));
-    let heartbeat = s.get(StatField::HeartbeatMs);
-    let mut own = Vec::new();
-    let _ = union_coverage(&dir.join("coverage"), &mut own, None);
+    let s = map.view();
     Ok(Some(WorkerFigures {
-        name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        state: if is_inactive(state, heartbeat, now_ms, grace) { "inactive".into() } else { state.name().into() },
-        execs: s.get(StatField::ExecSeq) / 2,
-        edges: count_edges(&own),
+        name: dir.name(),
+        state: WorkerStatus::of(&s, now_ms, grace),
+        execs: s.execs(),
+        edges: own_edges(dir),
         corpus: s.get(StatField::Corpus),
         imports: s.get(StatField::Imports),
         crashes: s.get(StatField::UniqueCrashes),
         hangs: s.get(StatField::UniqueHangs),
         ooms: s.get(StatField::UniqueOoms),
-        hits: s.get(StatField::Crashes) + s.get(StatField::Hangs) + s.get(StatField::Ooms),
-        heartbeat_age_ms: now_ms.saturating_sub(heartbeat),
+        hits: s.hits(),
+        heartbeat_age_ms: s.heartbeat_age_ms(now_ms),
         last_find_ms: s.get(StatField::LastFindMs),
         start_ms: s.get(StatField::StartMs),
         map_size: s.get(StatField::MapSize),
-        dir: dir.to_path_buf(),
+        dir: dir.clone(),
     }))
 }
 
 /// The union of the coverage maps in `dirs` written by the harness build `build_id` (maps of
 /// another build number other edges and are left out); with no build id, of every map.
-pub fn union_of(dirs: &[PathBuf], build_id: Option<u64>) -> Vec<u8> {
+pub fn union_of(dirs: &[WorkerDir], build_id: Option<u64>) -> Vec<u8> {
     let mut union = Vec::new();
     for d in dirs {
-        let _ = union_coverage(&d.join("coverage"), &mut union, build_id);
+        let _ = union_coverage(&d.coverage(), &mut union, build_id);
     }
     union
+}
+
+/// The build id of a worker's coverage map (None while it has none).
+pub fn build_of(dir: &WorkerDir) -> Option<u64> {
+    coverage_build_id(&dir.coverage()).ok().flatten()
+}
+
+/// The findings of every worker directory in `dirs`, one per signature (counts added up:
+/// two workers hitting the same bug found one bug).
+pub fn merged_findings(dirs: &[WorkerDir]) -> Vec<Finding> {
+    let mut by_id: Vec<Finding> = Vec::new();
+    for d in dirs {
+        for f in read_findings(d) {
+            match by_id.iter_mut().find(|g| g.id == f.id) {
+                Some(g) => g.count += f.count,
+                None => by_id.push(f),
+            }
+        }
+    }
+    by_id
+}
+
+/// The findings a worker recorded (empty if none or unreadable).
+pub fn read_findings(dir: &WorkerDir) -> Vec<Finding> {
+    std::fs::read_to_string(dir.findings_index())
+        .ok()
+        .and_then(|t| FindingIndex::decode(&t).ok())
+        .map(|i| i.findings)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -132,36 +183,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn union_is_an_or_not_a_sum() {
-        let a = [1u8, 0, 4, 0];
-        let b = [1u8, 2, 0];
-        let mut u = Vec::new();
-        or_into(&mut u, &a);
-        or_into(&mut u, &b);
-        assert_eq!(u, vec![1, 2, 4, 0]);
-        assert_eq!(count_edges(&u), 3, "two workers sharing an edge count it once");
-        assert!(count_edges(&u) >= count_edges(&a) && count_edges(&u) >= count_edges(&b));
-        let mut shorter = vec![0u8; 1];
-        or_into(&mut shorter, &a);
-        assert_eq!(shorter, a, "grows to the longer map");
-    }
-
-    #[test]
-    fn inactive_only_when_running_and_silent_past_the_grace() {
-        let grace = Duration::from_secs(10);
-        assert!(!is_inactive(WorkerState::Running, 1_000, 10_999, grace));
-        assert!(!is_inactive(WorkerState::Running, 1_000, 11_000, grace));
-        assert!(is_inactive(WorkerState::Running, 1_000, 11_001, grace));
-        assert!(!is_inactive(WorkerState::Done, 1_000, 99_000, grace), "a finished worker is not inactive");
-        assert!(!is_inactive(WorkerState::Starting, 1_000, 99_000, grace), "init may take long");
-        // A heartbeat from a clock slightly ahead is not "negative age".
-        assert!(!is_inactive(WorkerState::Running, 5_000, 4_000, grace));
-    }
-
-    #[test]
     fn rate_with_zero_elapsed_time_is_zero() {
         assert_eq!(rate(1000, Duration::ZERO), 0.0);
         assert_eq!(rate(0, Duration::ZERO), 0.0);
         assert_eq!(rate(3000, Duration::from_secs(2)), 1500.0);
+    }
+
+    #[test]
+    fn findings_of_two_workers_merge_by_signature() {
+        use protocrash_proto::finding::{FindingKind, FINDINGS_VERSION};
+        let root = tempfile::tempdir().unwrap();
+        let sync = SyncDir::new(root.path());
+        let finding = |id: &str, count| Finding {
+            signature: format!("panic|{id}"),
+            id: id.into(),
+            kind: FindingKind::Panic,
+            signal: 0,
+            message: String::new(),
+            location: String::new(),
+            frames: Vec::new(),
+            count,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            file: String::new(),
+            artifact: String::new(),
+            size: 1,
+        };
+        let (a, b) = (sync.worker("n", 0), sync.worker("n", 1));
+        for (w, findings) in [(&a, vec![finding("x", 2), finding("y", 1)]), (&b, vec![finding("x", 3)])] {
+            std::fs::create_dir_all(w.path()).unwrap();
+            let idx = FindingIndex { version: FINDINGS_VERSION, findings };
+            std::fs::write(w.findings_index(), idx.encode()).unwrap();
+        }
+        let merged = merged_findings(&[a, b]);
+        let counts: Vec<(&str, u64)> = merged.iter().map(|f| (f.id.as_str(), f.count)).collect();
+        assert_eq!(counts, [("x", 5), ("y", 1)]);
     }
 }

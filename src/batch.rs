@@ -3,9 +3,11 @@
 //! `minimize` uses it for every input's features, `repro --regression` for every input's
 //! outcome.
 
-use crate::minimize::{self, Input, Replayed};
+use crate::minimize::{self, Input};
 use anyhow::{bail, Context, Result};
 use protocrash_proto::config::{ReplayConfig, REPLAY_ENV};
+use protocrash_proto::layout::SyncDir;
+use protocrash_proto::replay::ReplayOutcome;
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -13,35 +15,31 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-/// Files of a directory that a corpus may hold: regular files not starting with '.';
-/// symlinks followed only where the user pointed (`follow`).
-pub fn corpus_files(dir: &Path, follow: bool) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut v: Vec<PathBuf> = rd
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .filter(|e| {
-            let m = if follow { std::fs::metadata(e.path()) } else { std::fs::symlink_metadata(e.path()) };
-            m.is_ok_and(|m| m.is_file())
-        })
-        .map(|e| e.path())
-        .collect();
-    v.sort();
-    v
+/// The inputs of a corpus directory (see `files::corpus_files`): symlinks followed only
+/// where the user pointed (`follow`); an unreadable directory is an error that names it.
+pub fn corpus_files(dir: &Path, follow: bool) -> Result<Vec<PathBuf>> {
+    protocrash_proto::files::corpus_files(dir, follow).with_context(|| format!("cannot read {}", dir.display()))
 }
 
 /// A target's corpus as `minimize` and `coverage` see it: `fuzz/corpus/<target>`, the
 /// `extra` directories, and every worker queue of the sync dir (properly named entries only).
-pub fn gather_corpus(corpus_dir: &Path, extra: &[PathBuf], sync_dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut paths = corpus_files(corpus_dir, true);
+pub fn gather_corpus(corpus_dir: &Path, extra: &[PathBuf], sync: &SyncDir) -> Result<Vec<PathBuf>> {
+    let mut paths = corpus_files(corpus_dir, true)?;
     for d in extra {
         if !d.is_dir() {
             bail!("--corpus {}: not a directory", d.display());
         }
-        paths.extend(corpus_files(d, true));
+        paths.extend(corpus_files(d, true)?);
     }
-    for w in crate::aggregate::worker_dirs(sync_dir) {
-        paths.extend(corpus_files(&w.join("queue"), false).into_iter().filter(|p| {
+    paths.extend(queue_entries(sync)?);
+    Ok(paths)
+}
+
+/// The properly named entries of every worker queue in the sync dir.
+pub fn queue_entries(sync: &SyncDir) -> Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for w in crate::aggregate::worker_dirs(sync) {
+        paths.extend(corpus_files(&w.queue(), false)?.into_iter().filter(|p| {
             p.file_name().and_then(|n| n.to_str()).and_then(protocrash_proto::naming::parse_queue_name).is_some()
         }));
     }
@@ -55,10 +53,10 @@ pub fn replay_all(
     inputs: &[Input],
     jobs: usize,
     interrupted: &AtomicBool,
-) -> Result<Vec<Replayed>> {
+) -> Result<Vec<ReplayOutcome>> {
     let tmp = tempfile::Builder::new().prefix("protocrash-minimize-").tempdir()?;
     let index: HashMap<&Path, usize> = inputs.iter().enumerate().map(|(i, x)| (x.path.as_path(), i)).collect();
-    let results: Mutex<Vec<Option<Replayed>>> = Mutex::new(vec![None; inputs.len()]);
+    let results: Mutex<Vec<Option<ReplayOutcome>>> = Mutex::new(vec![None; inputs.len()]);
     let bar = indicatif::ProgressBar::new(inputs.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("replaying {bar:40} {pos}/{len} inputs ({per_sec}, eta {eta})")

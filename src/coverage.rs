@@ -114,7 +114,11 @@ fn function_at(loader: &addr2line::Loader, pc: u64) -> Option<String> {
 
 /// Decodes the harness's PC table file: (file address, flags) per counter.
 pub fn parse_pc_table(bytes: &[u8]) -> Result<Vec<(u64, u64)>> {
-    anyhow::ensure!(bytes.len() % 16 == 0, "the PC table is {} bytes, not a whole number of entries", bytes.len());
+    anyhow::ensure!(
+        bytes.len().is_multiple_of(16),
+        "the PC table is {} bytes, not a whole number of entries",
+        bytes.len()
+    );
     let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
     Ok(bytes.chunks_exact(16).map(|c| (word(&c[..8]), word(&c[8..]))).collect())
 }

@@ -2,6 +2,7 @@
 //! (console crate), or one plain line every few seconds in logs; messages (findings,
 //! warnings) are printed above the status block.
 
+use crate::aggregate::WorkerStatus;
 use console::{style, Term};
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,7 @@ pub struct WorkerRow {
     /// `<node>-<i>`.
     pub name: String,
     /// starting / running / inactive / restarting / done / dead.
-    pub state: String,
+    pub state: WorkerStatus,
     /// Executions in this run.
     pub execs: u64,
     /// Executions per second in this run.
@@ -169,9 +170,11 @@ fn live_lines(s: &Snapshot) -> Vec<String> {
         );
         for w in &s.workers {
             let restarts = if w.restarts > 0 { format!("  ({} restarts)", w.restarts) } else { String::new() };
-            let state = match w.state.as_str() {
-                "inactive" | "dead" | "restarting" => style(&w.state).yellow().to_string(),
-                _ => w.state.clone(),
+            let state = match w.state {
+                WorkerStatus::Inactive | WorkerStatus::Dead | WorkerStatus::Restarting => {
+                    style(w.state.name()).yellow().to_string()
+                }
+                _ => w.state.name().to_string(),
             };
             lines.push(format!(
                 "  {:<14} {:>10} {:>9} {:>7} {:>7} {:>7} {:>6} {:>8}{restarts}",
@@ -206,12 +209,12 @@ pub fn plain_line(s: &Snapshot) -> String {
         since(s.since_last_find)
     );
     if s.workers.len() > 1 {
-        let running = s.workers.iter().filter(|w| w.state == "running").count();
+        let running = s.workers.iter().filter(|w| w.state == WorkerStatus::Running).count();
         let odd: Vec<String> = s
             .workers
             .iter()
-            .filter(|w| matches!(w.state.as_str(), "inactive" | "restarting" | "dead"))
-            .map(|w| format!("{} {}", w.name, w.state))
+            .filter(|w| matches!(w.state, WorkerStatus::Inactive | WorkerStatus::Restarting | WorkerStatus::Dead))
+            .map(|w| format!("{} {}", w.name, w.state.name()))
             .collect();
         line += &format!(" workers {running}/{} running", s.workers.len());
         if !odd.is_empty() {

@@ -1,30 +1,10 @@
 //! `cargo protocrash`: coverage-guided fuzzing for Rust on stable. The binary is also the
 //! rustc wrapper of harness builds (see `wrapper`).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
-mod aggregate;
-mod batch;
-mod builder;
-mod campaign;
-mod cli;
-mod commands;
-mod coverage;
-mod display;
-mod lockfile;
-mod minimize;
-mod plot;
-mod project;
-mod runtime_src;
-mod scaffold;
-#[allow(unsafe_code)]
-mod shm;
-mod wrapper;
-
+use cargo_protocrash::{cli, commands, wrapper, EXIT_ERROR};
 use clap::Parser;
 use std::process::ExitCode;
-
-/// Usage, build or setup error.
-const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     if wrapper::is_wrapper_call() {

@@ -8,6 +8,7 @@
 //! measured in BENCHMARKS.md.
 
 use protocrash_proto::config::{MinimizeSpec, ReplayConfig, REPLAY_ENV};
+use protocrash_proto::replay::{ReplayOutcome, ReplayRecord, ShrinkResult};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,17 +22,6 @@ pub struct Input {
     pub data: Vec<u8>,
     /// Content id (sha256, 16 hex).
     pub id: String,
-}
-
-/// What replay said about one input.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Replayed {
-    /// Ran clean: its features and its run time in microseconds.
-    Ok { features: Vec<u32>, us: u64 },
-    /// A crash, hang or OOM (kind, message, location): set aside.
-    Finding { kind: String, message: String, location: String },
-    /// Could not be read by the harness.
-    Unreadable(String),
 }
 
 /// Reads `paths` in parallel and drops duplicate contents (the first path in order wins).
@@ -57,12 +47,12 @@ pub fn dedup(paths: Vec<PathBuf>) -> (Vec<Input>, Vec<(PathBuf, String)>) {
 
 /// Indices of a smallest set of `inputs` covering every feature any of them covers.
 /// `runs[i]` is input i's replay (only `Ok` ones take part).
-pub fn cover(inputs: &[Input], runs: &[Replayed]) -> Vec<usize> {
+pub fn cover(inputs: &[Input], runs: &[ReplayOutcome]) -> Vec<usize> {
     // Smaller first; among equal sizes, a markedly slow input (100 ms steps: run-to-run
     // timing noise must not change the result) after a fast one; then by name.
     let rank = |i: usize| {
         let slow = match &runs[i] {
-            Replayed::Ok { us, .. } => us / 100_000,
+            ReplayOutcome::Ok { micros, .. } => micros / 100_000,
             _ => u64::MAX,
         };
         (inputs[i].data.len(), slow, inputs[i].path.clone())
@@ -70,7 +60,7 @@ pub fn cover(inputs: &[Input], runs: &[Replayed]) -> Vec<usize> {
     // Best holder of each feature.
     let mut best: HashMap<u32, usize> = HashMap::new();
     for (i, r) in runs.iter().enumerate() {
-        let Replayed::Ok { features, .. } = r else { continue };
+        let ReplayOutcome::Ok { features, .. } = r else { continue };
         for &f in features {
             match best.get(&f) {
                 Some(&j) if rank(j) <= rank(i) => {}
@@ -86,7 +76,7 @@ pub fn cover(inputs: &[Input], runs: &[Replayed]) -> Vec<usize> {
     // Drop redundant candidates, largest first.
     let mut holders: HashMap<u32, u32> = HashMap::new();
     let features = |i: usize| match &runs[i] {
-        Replayed::Ok { features, .. } => features.as_slice(),
+        ReplayOutcome::Ok { features, .. } => features.as_slice(),
         _ => &[],
     };
     for &i in &kept {
@@ -111,40 +101,22 @@ pub fn cover(inputs: &[Input], runs: &[Replayed]) -> Vec<usize> {
 }
 
 /// Every feature covered by the `Ok` runs among `indices`.
-pub fn features_of(runs: &[Replayed], indices: impl IntoIterator<Item = usize>) -> std::collections::BTreeSet<u32> {
+pub fn features_of(
+    runs: &[ReplayOutcome],
+    indices: impl IntoIterator<Item = usize>,
+) -> std::collections::BTreeSet<u32> {
     let mut all = std::collections::BTreeSet::new();
     for i in indices {
-        if let Replayed::Ok { features, .. } = &runs[i] {
+        if let ReplayOutcome::Ok { features, .. } = &runs[i] {
             all.extend(features.iter().copied());
         }
     }
     all
 }
 
-/// One line of the harness's coverage replay (typed: a 10,000-input replay is megabytes).
-#[derive(serde::Deserialize)]
-struct Line {
-    file: PathBuf,
-    outcome: String,
-    #[serde(default)]
-    us: u64,
-    #[serde(default)]
-    features: Vec<u32>,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    location: String,
-}
-
-/// Parses one line of the harness's coverage replay.
-pub fn parse_line(line: &str) -> Option<(PathBuf, Replayed)> {
-    let l: Line = serde_json::from_str(line).ok()?;
-    let r = match l.outcome.as_str() {
-        "ok" => Replayed::Ok { features: l.features, us: l.us },
-        "unreadable" => Replayed::Unreadable(l.message),
-        _ => Replayed::Finding { kind: l.outcome, message: l.message, location: l.location },
-    };
-    Some((l.file, r))
+/// Parses one line of the harness's coverage replay (None: not a replay record).
+pub fn parse_line(line: &str) -> Option<(PathBuf, ReplayOutcome)> {
+    ReplayRecord::decode(line).ok().map(|r| (r.file, r.outcome))
 }
 
 /// The file name an input gets in the minimised corpus: its own, unless another kept input
@@ -166,14 +138,14 @@ pub fn output_names(inputs: &[&Input]) -> Vec<String> {
 }
 
 /// Runs the harness's crash minimiser (`runtime/src/tmin.rs`) on `input` under the limits of
-/// `limits`; it writes `spec.out`. Returns its JSON result line and whether it succeeded;
+/// `limits`; it writes `spec.out`. Returns its result and whether it succeeded;
 /// Err with the harness's own words when it printed no result.
 pub fn shrink_crash(
     harness: &Path,
     input: &Path,
     spec: MinimizeSpec,
     limits: &ReplayConfig,
-) -> anyhow::Result<(serde_json::Value, bool)> {
+) -> anyhow::Result<(ShrinkResult, bool)> {
     use anyhow::Context;
     let cfg = ReplayConfig { json: true, minimize: Some(spec), ..limits.clone() };
     let output = std::process::Command::new(harness)
@@ -183,7 +155,7 @@ pub fn shrink_crash(
         .output()
         .with_context(|| format!("cannot run the harness {}", harness.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    match stdout.lines().rev().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+    match stdout.lines().rev().find_map(|l| ShrinkResult::decode(l).ok()) {
         Some(v) => Ok((v, output.status.success())),
         None => anyhow::bail!(
             "the harness could not minimise {}:\n{}",
@@ -202,14 +174,20 @@ mod tests {
         Input { path: PathBuf::from(name), id: protocrash_proto::naming::content_id(&data), data }
     }
 
-    fn ok(features: &[u32]) -> Replayed {
-        Replayed::Ok { features: features.to_vec(), us: 1 }
+    fn ok(features: &[u32]) -> ReplayOutcome {
+        ReplayOutcome::Ok { size: 1, micros: 1, features: features.to_vec() }
     }
 
     #[test]
     fn cover_keeps_every_feature_with_fewer_and_smaller_inputs() {
         let inputs = vec![input("a", 100), input("b", 10), input("c", 10), input("d", 50), input("e", 5)];
-        let runs = vec![ok(&[1, 2, 3, 4]), ok(&[1, 2]), ok(&[3]), ok(&[4, 5]), Replayed::Unreadable("x".into())];
+        let runs = vec![
+            ok(&[1, 2, 3, 4]),
+            ok(&[1, 2]),
+            ok(&[3]),
+            ok(&[4, 5]),
+            ReplayOutcome::Unreadable { message: "x".into() },
+        ];
         let kept = cover(&inputs, &runs);
         assert_eq!(features_of(&runs, kept.iter().copied()), features_of(&runs, 0..runs.len()));
         let names: Vec<&str> = kept.iter().map(|&i| inputs[i].path.to_str().unwrap()).collect();
@@ -234,10 +212,18 @@ mod tests {
     fn cover_is_deterministic_and_ignores_findings() {
         let inputs: Vec<Input> =
             (0..50).map(|i| input(&format!("{}", (b'a' + i % 26) as char), 1 + i as usize)).collect();
-        let runs: Vec<Replayed> = (0..50u32)
+        let runs: Vec<ReplayOutcome> = (0..50u32)
             .map(|i| {
                 if i % 7 == 0 {
-                    Replayed::Finding { kind: "panic".into(), message: String::new(), location: String::new() }
+                    ReplayOutcome::Finding(protocrash_proto::replay::FindingReport {
+                        kind: protocrash_proto::finding::FindingKind::Panic,
+                        signal: 0,
+                        message: String::new(),
+                        location: String::new(),
+                        signature: String::new(),
+                        frames: Vec::new(),
+                        size: 0,
+                    })
                 } else {
                     ok(&[i % 5, i % 11 + 100])
                 }
@@ -250,11 +236,14 @@ mod tests {
 
     #[test]
     fn replay_lines_parse() {
-        let (f, r) = parse_line(r#"{"file":"/c/a","outcome":"ok","size":3,"us":12,"features":[8,17]}"#).unwrap();
+        let line = ReplayRecord {
+            file: "/c/a".into(),
+            outcome: ReplayOutcome::Ok { size: 3, micros: 12, features: vec![8, 17] },
+        }
+        .encode();
+        let (f, r) = parse_line(&line).unwrap();
         assert_eq!(f, PathBuf::from("/c/a"));
-        assert_eq!(r, Replayed::Ok { features: vec![8, 17], us: 12 });
-        let (_, r) = parse_line(r#"{"file":"/c/b","outcome":"hang","message":"slow","location":"x.rs:1"}"#).unwrap();
-        assert!(matches!(r, Replayed::Finding { ref kind, .. } if kind == "hang"));
+        assert_eq!(r, ReplayOutcome::Ok { size: 3, micros: 12, features: vec![8, 17] });
         assert!(parse_line("not json").is_none());
     }
 

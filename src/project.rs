@@ -112,9 +112,14 @@ impl Project {
         self.fuzz_dir.join("artifacts").join(target)
     }
 
+    /// `fuzz/coverage/<target>`: where `coverage` writes its report.
+    pub fn coverage_dir(&self, target: &str) -> PathBuf {
+        self.fuzz_dir.join("coverage").join(target)
+    }
+
     /// `fuzz/sync/<target>`: the campaign's sync dir.
-    pub fn sync_dir(&self, target: &str) -> PathBuf {
-        self.fuzz_dir.join("sync").join(target)
+    pub fn sync_dir(&self, target: &str) -> protocrash_proto::layout::SyncDir {
+        protocrash_proto::layout::SyncDir::new(self.fuzz_dir.join("sync").join(target))
     }
 }
 

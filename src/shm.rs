@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use memmap2::{Mmap, MmapMut};
 use protocrash_proto::coverage::{CoverageHeader, COVERAGE_HEADER};
-use protocrash_proto::stats::{self, StatField, STATS_BYTES, STATS_WORDS};
+use protocrash_proto::stats::{self, StatField, StatsView, STATS_BYTES, STATS_WORDS};
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,6 +72,15 @@ impl StatsMap {
         unsafe { std::slice::from_raw_parts(ptr as *const AtomicU64, STATS_WORDS) }
     }
 
+    /// Every word at this instant, with the figures derived from them.
+    pub fn view(&self) -> StatsView {
+        let mut words = [0u64; STATS_WORDS];
+        for (w, a) in words.iter_mut().zip(self.words()) {
+            *w = a.load(Ordering::Relaxed);
+        }
+        StatsView::from_words(words)
+    }
+
     /// Reads a field.
     pub fn get(&self, f: StatField) -> u64 {
         self.words()[f.index()].load(Ordering::Relaxed)
@@ -120,6 +129,6 @@ pub fn union_coverage(path: &Path, union: &mut Vec<u8>, build_id: Option<u64>) -
         return Ok(false);
     }
     let n = (header.map_len as usize).min(map.len() - COVERAGE_HEADER);
-    crate::aggregate::or_into(union, &map[COVERAGE_HEADER..COVERAGE_HEADER + n]);
+    protocrash_proto::coverage::union_into(union, &map[COVERAGE_HEADER..COVERAGE_HEADER + n]);
     Ok(true)
 }

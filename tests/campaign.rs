@@ -5,13 +5,12 @@
 mod common;
 
 use common::{one_campaign_at_a_time, Fixture};
+use protocrash_proto::layout::{SyncDir, WorkerDir};
+use protocrash_proto::stats::{StatField, StatsView, WorkerState};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-const EXEC_SEQ: usize = 2;
-const PID: usize = 21;
 
 fn status(fx: &Fixture, sync: &Path) -> Value {
     let out = fx.run(&["status", "--json", "--sync-dir", sync.to_str().unwrap()]);
@@ -23,9 +22,17 @@ fn worker<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["workers"].as_array().unwrap().iter().find(|w| w["name"] == name).unwrap_or_else(|| panic!("{status}"))
 }
 
-fn word(dir: &Path, word: usize) -> u64 {
-    let bytes = std::fs::read(dir.join("stats")).unwrap_or_default();
-    bytes.get(word * 8..word * 8 + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+/// A worker's counters, through the typed view (None while it has no valid stats file).
+fn stats(dir: &Path) -> Option<StatsView> {
+    StatsView::decode(&std::fs::read(WorkerDir::at(dir).stats()).ok()?)
+}
+
+fn pid(dir: &Path) -> u64 {
+    stats(dir).map_or(0, |s| s.get(StatField::Pid))
+}
+
+fn execs(dir: &Path) -> u64 {
+    stats(dir).map_or(0, |s| s.execs())
 }
 
 /// Waits (bounded) until `cond` holds, polling the worker's files: a condition, not a nap.
@@ -108,13 +115,20 @@ fn two_workers_exchange_finds_and_the_campaign_edge_count_is_their_union() {
         assert!(w["execs"].as_u64().unwrap() > 10_000, "both workers ran: {s}");
         assert!(union >= w["edges"].as_u64().unwrap(), "the union covers each worker: {s}");
     }
-    assert_eq!(s["execs"].as_u64().unwrap(), w0["execs"].as_u64().unwrap() + w1["execs"].as_u64().unwrap());
+    // The total `status` reads from the mapped counters equals what the workers themselves
+    // wrote in AFL++'s format (another writer, another reader).
+    let execs_done = |name: &str| -> u64 {
+        let text = std::fs::read_to_string(WorkerDir::at(sync.join(name)).fuzzer_stats()).unwrap();
+        let line = text.lines().find_map(|l| l.strip_prefix("execs_done")).unwrap_or_else(|| panic!("{text}"));
+        line.trim_start_matches([' ', ':']).trim().parse().unwrap()
+    };
+    assert_eq!(s["execs"].as_u64().unwrap(), execs_done("t-0") + execs_done("t-1"), "{s}");
     let imports = w0["imports"].as_u64().unwrap() + w1["imports"].as_u64().unwrap();
     assert!(imports > 0, "an input found by one worker was imported by the other: {s}");
     for name in ["t-0", "t-1"] {
-        let stats = std::fs::read_to_string(sync.join(name).join("fuzzer_stats")).unwrap();
+        let stats = std::fs::read_to_string(WorkerDir::at(sync.join(name)).fuzzer_stats()).unwrap();
         assert!(stats.lines().any(|l| l.starts_with("execs_done ")), "{stats}");
-        let plot = std::fs::read_to_string(sync.join(name).join("plot_data")).unwrap();
+        let plot = std::fs::read_to_string(WorkerDir::at(sync.join(name)).plot_data()).unwrap();
         assert!(plot.starts_with("# relative_time,") && plot.lines().count() >= 2, "{plot}");
     }
     let svg = fx.path().join("campaign.svg");
@@ -225,39 +239,39 @@ fn a_killed_worker_is_restarted_and_the_campaign_goes_on() {
     assert_eq!(build.code, Some(0), "{}", build.all());
     let child = spawn(&fx, &["run", "clean", "-j", "1", "--node", "t", "--plain", "--max-total-time", "10s"]);
     let dir = fx.worker_dir("clean");
-    wait_for("the worker to run", Duration::from_secs(60), || word(&dir, PID) != 0 && word(&dir, EXEC_SEQ) > 20_000);
-    let first = word(&dir, PID);
+    wait_for("the worker to run", Duration::from_secs(60), || pid(&dir) != 0 && execs(&dir) > 10_000);
+    let first = pid(&dir);
     signal(first, libc::SIGKILL);
     wait_for("a new worker", Duration::from_secs(30), || {
-        let pid = word(&dir, PID);
-        pid != 0 && pid != first && word(&dir, 18) == 1
+        let pid = pid(&dir);
+        pid != 0 && pid != first && stats(&dir).is_some_and(|s| s.state() == WorkerState::Running)
     });
-    let at_restart = word(&dir, EXEC_SEQ);
+    let at_restart = execs(&dir);
     let out = finish(child);
     assert_eq!(out.code, Some(0), "{}", out.all());
     assert!(out.stdout.contains("worker t-0 died"), "{}", out.all());
     assert!(out.stdout.contains("restarting it"), "{}", out.all());
-    assert!(word(&dir, EXEC_SEQ) > at_restart, "the restarted worker fuzzed on");
+    assert!(execs(&dir) > at_restart, "the restarted worker fuzzed on");
 }
 
 #[test]
 fn ctrl_c_stops_every_process_cleanly_and_a_second_run_resumes() {
     let fx = Fixture::new("findings");
-    let sync = fx.path().join("fuzz/sync/typed");
+    let sync = fx.path().join("fuzz/sync/ladder");
     let _slot = one_campaign_at_a_time();
-    let build = fx.run(&["build", "typed"]);
+    let build = fx.run(&["build", "ladder"]);
     assert_eq!(build.code, Some(0), "{}", build.all());
     let child =
-        spawn(&fx, &["run", "typed", "-j", "2", "--node", "t", "--plain", "--seed", "4", "--max-total-time", "60s"]);
+        spawn(&fx, &["run", "ladder", "-j", "2", "--node", "t", "--plain", "--seed", "4", "--max-total-time", "60s"]);
     let (d0, d1) = (sync.join("t-0"), sync.join("t-1"));
-    wait_for("both workers to run", Duration::from_secs(60), || {
-        word(&d0, EXEC_SEQ) > 200_000 && word(&d1, EXEC_SEQ) > 200_000
-    });
+    wait_for("both workers to run", Duration::from_secs(60), || execs(&d0) > 100_000 && execs(&d1) > 100_000);
     signal(u64::from(child.id()), libc::SIGINT);
     let out = finish(child);
-    assert!(out.code == Some(0) || out.code == Some(1), "{}", out.all());
+    // The ladder never crashes: an interrupted clean campaign exits 0.
+    assert_eq!(out.code, Some(0), "{}", out.all());
     assert!(out.stdout.contains("stopped after"), "{}", out.all());
-    let campaign: Value = serde_json::from_str(&std::fs::read_to_string(sync.join("campaign.json")).unwrap()).unwrap();
+    let campaign: Value =
+        serde_json::from_str(&std::fs::read_to_string(SyncDir::new(&sync).campaign_file()).unwrap()).unwrap();
     let harness = PathBuf::from(campaign["harness"].as_str().unwrap());
     assert_eq!(processes_running(&harness), Vec::<String>::new(), "no worker or fuzzing child outlives the master");
     let mut temps = Vec::new();
@@ -265,11 +279,11 @@ fn ctrl_c_stops_every_process_cleanly_and_a_second_run_resumes() {
     assert!(temps.is_empty(), "temporary files left: {temps:?}");
 
     let before = status(&fx, &sync);
-    let queue_len = |d: &Path| std::fs::read_dir(d.join("queue")).unwrap().count();
+    let queue_len = |d: &Path| std::fs::read_dir(WorkerDir::at(d).queue()).unwrap().count();
     let (q0, q1) = (queue_len(&d0), queue_len(&d1));
     assert!(q0 > 0 && q1 > 0);
-    let again = fx.run(&["run", "typed", "-j", "2", "--node", "t", "--plain", "--seed", "5", "--runs", "10000"]);
-    assert!(again.code == Some(0) || again.code == Some(1), "{}", again.all());
+    let again = fx.run(&["run", "ladder", "-j", "2", "--node", "t", "--plain", "--seed", "5", "--runs", "10000"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
     let after = status(&fx, &sync);
     assert_eq!(
         after["execs"].as_u64().unwrap(),
@@ -284,7 +298,7 @@ fn ctrl_c_stops_every_process_cleanly_and_a_second_run_resumes() {
 fn junk_in_the_sync_dir_is_skipped_with_one_warning_each() {
     let fx = Fixture::new("findings");
     let sync = fx.path().join("junk-sync");
-    let q = sync.join("junk-0/queue");
+    let q = SyncDir::new(&sync).worker("junk", 0).queue();
     std::fs::create_dir_all(&q).unwrap();
     let outside = fx.path().join("outside-secret");
     std::fs::write(&outside, b"OUTSIDE").unwrap();

@@ -5,8 +5,6 @@ mod common;
 
 use common::{one_campaign_at_a_time, Fixture};
 
-const EXEC_SEQ: usize = 2;
-
 fn fuzz(fx: &Fixture, target: &str, extra: &[&str]) -> common::Out {
     let _slot = one_campaign_at_a_time();
     let mut args = vec!["run", target, "-j", "1", "--seed", "1", "--node", "t", "--plain", "--fail-fast"];
@@ -23,15 +21,15 @@ fn magic_keyword_length_and_checksum_fall_to_comparison_feedback_only() {
     let out = fuzz(&with, "gates", &["--runs", "3000000"]);
     assert_eq!(out.code, Some(1), "{}", out.all());
     assert!(out.stdout.contains("all four gates open"), "{}", out.all());
-    let found_at = with.stat("gates", EXEC_SEQ) / 2;
+    let found_at = with.stats("gates").execs();
     assert!(found_at < 3_000_000, "found only at the bound: {found_at}");
-    let learned = std::fs::read_to_string(with.worker_dir("gates").join("learned.dict")).unwrap_or_default();
+    let learned = std::fs::read_to_string(with.worker("gates").learned_dict()).unwrap_or_default();
     assert!(learned.contains("\"PROTOCRASH\""), "the keyword was learned from a compare:\n{learned}");
 
     let without = Fixture::new("findings");
     let out = fuzz(&without, "gates", &["--runs", "3000000", "--no-cmp"]);
     assert_eq!(out.code, Some(0), "found without comparison feedback?\n{}", out.all());
-    assert_eq!(without.stat("gates", EXEC_SEQ) / 2, 3_000_000);
+    assert_eq!(without.stats("gates").execs(), 3_000_000);
 }
 
 /// The gates fold into one block: the fixture's edge count must not grow with the gates

@@ -4,9 +4,8 @@
 mod common;
 
 use common::{one_campaign_at_a_time, Fixture};
-
-const EXEC_SEQ: usize = 2;
-const CHILDREN: usize = 14;
+use protocrash_proto::finding::FindingKind;
+use protocrash_proto::stats::StatField;
 
 fn fuzz(fx: &Fixture, target: &str, extra: &[&str]) -> common::Out {
     let _slot = one_campaign_at_a_time();
@@ -44,8 +43,8 @@ fn hang_is_saved_as_a_hang_and_the_campaign_goes_on() {
     let input = std::fs::read(fx.worker_dir("hang").join(fx.findings("hang")[0]["file"].as_str().unwrap())).unwrap();
     assert_eq!(input.first(), Some(&b'H'));
     // It went on after the hang: fresh children ran, and the whole budget was spent.
-    assert!(fx.stat("hang", CHILDREN) >= 2);
-    assert!(fx.stat("hang", EXEC_SEQ) / 2 >= 100_000, "{}", out.all());
+    assert!(fx.stats("hang").get(StatField::Children) >= 2);
+    assert!(fx.stats("hang").execs() >= 100_000, "{}", out.all());
 }
 
 #[test]
@@ -63,7 +62,7 @@ fn memory_blowup_and_huge_allocation_are_saved_as_ooms_and_the_campaign_goes_on(
         "{messages:?}"
     );
     assert!(fx.artifacts("oom").iter().any(|a| a.starts_with("oom-")));
-    assert!(fx.stat("oom", EXEC_SEQ) / 2 >= 300_000, "{}", out.all());
+    assert!(fx.stats("oom").execs() >= 300_000, "{}", out.all());
 }
 
 #[test]
@@ -73,7 +72,7 @@ fn stack_overflow_is_saved_as_a_crash() {
     assert_eq!(out.code, Some(1), "{}", out.all());
     assert_eq!(kinds(&fx, "overflow"), vec!["stack-overflow"], "{}", out.all());
     assert!(fx.artifacts("overflow").iter().any(|a| a.starts_with("crash-")));
-    let txt = std::fs::read_dir(fx.worker_dir("overflow").join("crashes"))
+    let txt = std::fs::read_dir(fx.worker("overflow").findings(FindingKind::Panic))
         .unwrap()
         .flatten()
         .find(|e| e.path().extension().is_some_and(|x| x == "txt"))
@@ -105,7 +104,7 @@ fn clean_target_runs_its_budget_and_exits_zero() {
     assert!(out.stdout.contains("huge is longer than --max-len 4096"), "{}", out.all());
     assert!(fx.findings("clean").is_empty());
     assert!(fx.artifacts("clean").is_empty());
-    assert_eq!(fx.stat("clean", EXEC_SEQ) / 2, 200_000);
+    assert_eq!(fx.stats("clean").execs(), 200_000);
     // The huge seed is untouched.
     assert_eq!(std::fs::metadata(corpus.join("huge")).unwrap().len(), 3 << 20);
 }
@@ -121,7 +120,7 @@ fn two_different_panics_are_two_unique_crashes_not_hundreds() {
     assert_eq!(messages, vec!["first bug", "second bug"], "{}", out.all());
     let hits: u64 = found.iter().map(|f| f["count"].as_u64().unwrap()).sum();
     assert!(hits >= 2);
-    let inputs = std::fs::read_dir(fx.worker_dir("two_panics").join("crashes"))
+    let inputs = std::fs::read_dir(fx.worker("two_panics").findings(FindingKind::Panic))
         .unwrap()
         .flatten()
         .filter(|e| e.path().extension().is_none())
@@ -157,7 +156,7 @@ fn init_runs_first_and_rejected_inputs_never_enter_the_corpus() {
     let fx = Fixture::new("findings");
     let out = fuzz(&fx, "init_reject", &["--runs", "300000"]);
     assert_eq!(out.code, Some(0), "{}", out.all());
-    let queue: Vec<Vec<u8>> = std::fs::read_dir(fx.worker_dir("init_reject").join("queue"))
+    let queue: Vec<Vec<u8>> = std::fs::read_dir(fx.worker("init_reject").queue())
         .unwrap()
         .flatten()
         .map(|e| std::fs::read(e.path()).unwrap())
@@ -168,4 +167,22 @@ fn init_runs_first_and_rejected_inputs_never_enter_the_corpus() {
     for e in std::fs::read_dir(corpus).unwrap().flatten() {
         assert_ne!(std::fs::read(e.path()).unwrap().first(), Some(&b'r'));
     }
+}
+
+/// `--max-len` under the mutator's starting length limit (8) used to pass the CLI check and
+/// then panic in the runtime (`clamp(8, 4)`): the worker died before fuzzing.
+#[test]
+fn max_len_under_eight_fuzzes_within_the_limit() {
+    let fx = Fixture::new("findings");
+    let out = fuzz(&fx, "ladder", &["--max-len", "4", "--runs", "300000", "--max-total-time", "120s"]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(!out.all().contains("panicked"), "{}", out.all());
+    assert_eq!(fx.stats("ladder").execs(), 300_000, "every execution ran: {}", out.all());
+    let queue: Vec<Vec<u8>> = std::fs::read_dir(fx.worker("ladder").queue())
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert!(queue.iter().all(|q| q.len() <= 4), "an input over --max-len: {queue:?}");
+    assert!(queue.iter().any(|q| q == b"LadD"), "the four rungs that fit were climbed: {queue:?}");
 }

@@ -5,6 +5,8 @@
 mod common;
 
 use common::{one_campaign_at_a_time, Fixture};
+use protocrash_proto::config::{ReplayConfig, REPLAY_ENV};
+use protocrash_proto::replay::{ReplayOutcome, ReplayRecord};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -37,14 +39,15 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// Every feature the harness reports for the files of `dir`, replayed through `harness`.
 fn features(harness: &Path, dir: &Path) -> BTreeSet<u64> {
     let files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
-    let cfg = serde_json::json!({"version": 1, "timeout_ms": 1000, "rss_limit_mb": 0, "json": true, "coverage": true});
-    let out =
-        std::process::Command::new(harness).args(&files).env("PROTOCRASH_REPLAY", cfg.to_string()).output().unwrap();
+    let cfg = ReplayConfig { json: true, coverage: true, ..ReplayConfig::new(1000, 0) };
+    let out = std::process::Command::new(harness).args(&files).env(REPLAY_ENV, cfg.encode()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut all = BTreeSet::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        all.extend(v["features"].as_array().unwrap().iter().map(|f| f.as_u64().unwrap()));
+        match ReplayRecord::decode(line).unwrap().outcome {
+            ReplayOutcome::Ok { features, .. } => all.extend(features.iter().map(|&f| u64::from(f))),
+            other => panic!("{} did not run clean: {other:?}", line),
+        }
     }
     all
 }

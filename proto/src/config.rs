@@ -58,6 +58,16 @@ pub const fn default_sync_interval_ms() -> u64 {
 }
 
 impl WorkerConfig {
+    /// This worker's directory.
+    pub fn worker(&self) -> crate::layout::WorkerDir {
+        crate::layout::WorkerDir::at(&self.worker_dir)
+    }
+
+    /// The campaign's sync dir.
+    pub fn sync(&self) -> crate::layout::SyncDir {
+        crate::layout::SyncDir::new(&self.sync_dir)
+    }
+
     /// Encodes for the environment.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("WorkerConfig always serialises")

@@ -70,9 +70,35 @@ pub fn count_edges(map: &[u8]) -> u64 {
     map.iter().filter(|&&b| b != 0).count() as u64
 }
 
+/// ORs the bucket map `map` into `union`, growing it to fit (maps of one build have one
+/// length; a shorter map must not truncate the union). The campaign's edges are the union's,
+/// never a sum over workers.
+pub fn union_into(union: &mut Vec<u8>, map: &[u8]) {
+    if union.len() < map.len() {
+        union.resize(map.len(), 0);
+    }
+    for (u, &b) in union.iter_mut().zip(map) {
+        *u |= b;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn union_is_an_or_not_a_sum() {
+        let a = [1u8, 0, 4, 0];
+        let b = [1u8, 2, 0];
+        let mut u = Vec::new();
+        union_into(&mut u, &a);
+        union_into(&mut u, &b);
+        assert_eq!(u, vec![1, 2, 4, 0]);
+        assert_eq!(count_edges(&u), 3, "two workers sharing an edge count it once");
+        let mut shorter = vec![0u8; 1];
+        union_into(&mut shorter, &a);
+        assert_eq!(shorter, a, "grows to the longer map");
+    }
 
     #[test]
     fn header_round_trips() {

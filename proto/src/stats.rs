@@ -2,6 +2,8 @@
 //! shared by the worker (writer) and the master (reader). Word 0 is a magic, word 1 the
 //! layout version; every other word is a [`StatField`]. Readers view it as `&[AtomicU64]`.
 
+use std::time::Duration;
+
 /// First word of a stats file ("PCSTATS1" as little-endian bytes).
 pub const STATS_MAGIC: u64 = u64::from_le_bytes(*b"PCSTATS1");
 /// Layout version, bumped whenever a field moves.
@@ -109,6 +111,76 @@ pub fn check_header(magic: u64, version: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// A worker's counters read at one instant, and every figure derived from them — each by
+/// one rule, so the master, `status` and the tests count alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatsView {
+    words: [u64; STATS_WORDS],
+}
+
+impl StatsView {
+    /// A view of words read from a stats file (header words included).
+    pub fn from_words(words: [u64; STATS_WORDS]) -> StatsView {
+        StatsView { words }
+    }
+
+    /// Decodes the bytes of a stats file (None if it is not one: size, magic or version).
+    pub fn decode(bytes: &[u8]) -> Option<StatsView> {
+        if bytes.len() != STATS_BYTES {
+            return None;
+        }
+        let mut words = [0u64; STATS_WORDS];
+        for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+            *w = u64::from_le_bytes(chunk.try_into().expect("8-byte chunks"));
+        }
+        check_header(words[0], words[1]).ok()?;
+        Some(StatsView { words })
+    }
+
+    /// One raw word.
+    pub fn get(&self, f: StatField) -> u64 {
+        self.words[f.index()]
+    }
+
+    /// Executions started over the worker directory's whole life: one interrupted by a crash
+    /// counts (the fork server rounds the sequence up when a child dies mid-run).
+    pub fn execs(&self) -> u64 {
+        self.get(StatField::ExecSeq).div_ceil(2)
+    }
+
+    /// The worker's life-cycle state.
+    pub fn state(&self) -> WorkerState {
+        WorkerState::from_word(self.get(StatField::State))
+    }
+
+    /// Finding hits of every kind (not unique).
+    pub fn hits(&self) -> u64 {
+        self.get(StatField::Crashes) + self.get(StatField::Hangs) + self.get(StatField::Ooms)
+    }
+
+    /// Unique findings of every kind this worker recorded.
+    pub fn unique_findings(&self) -> u64 {
+        self.get(StatField::UniqueCrashes) + self.get(StatField::UniqueHangs) + self.get(StatField::UniqueOoms)
+    }
+
+    /// Milliseconds since the fork server's last heartbeat (0 for a clock ahead of ours).
+    pub fn heartbeat_age_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.get(StatField::HeartbeatMs))
+    }
+
+    /// Whether the worker says it runs but has not beaten for longer than `grace`.
+    pub fn is_inactive(&self, now_ms: u64, grace: Duration) -> bool {
+        self.state() == WorkerState::Running && self.heartbeat_age_ms(now_ms) > grace.as_millis() as u64
+    }
+}
+
+/// How long a running worker may go without a heartbeat before it counts as inactive (the
+/// master kills and restarts it after twice this). The fork server beats several times per
+/// timeout period whatever the target does, so silence means the worker itself is stuck.
+pub fn heartbeat_grace(timeout: Duration) -> Duration {
+    (timeout * 3).max(Duration::from_secs(10))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +229,59 @@ mod tests {
         for s in [WorkerState::Starting, WorkerState::Running, WorkerState::Done] {
             assert_eq!(WorkerState::from_word(s as u64), s);
         }
+    }
+
+    fn view(fields: &[(StatField, u64)]) -> StatsView {
+        let mut w = [0u64; STATS_WORDS];
+        (w[0], w[1]) = (STATS_MAGIC, STATS_VERSION);
+        for &(f, v) in fields {
+            w[f.index()] = v;
+        }
+        StatsView::from_words(w)
+    }
+
+    #[test]
+    fn an_execution_cut_short_counts_once() {
+        assert_eq!(view(&[(StatField::ExecSeq, 10)]).execs(), 5);
+        assert_eq!(view(&[(StatField::ExecSeq, 11)]).execs(), 6, "the one running when the child died counts");
+    }
+
+    #[test]
+    fn inactive_only_when_running_and_silent_past_the_grace() {
+        let grace = Duration::from_secs(10);
+        let running = |hb| view(&[(StatField::State, WorkerState::Running as u64), (StatField::HeartbeatMs, hb)]);
+        assert!(!running(1_000).is_inactive(11_000, grace));
+        assert!(running(1_000).is_inactive(11_001, grace));
+        assert!(!running(5_000).is_inactive(4_000, grace), "a clock slightly ahead is not a negative age");
+        let done = view(&[(StatField::State, WorkerState::Done as u64), (StatField::HeartbeatMs, 1)]);
+        assert!(!done.is_inactive(99_000, grace), "a finished worker is not inactive");
+        assert!(!view(&[(StatField::HeartbeatMs, 1)]).is_inactive(99_000, grace), "init may take long");
+    }
+
+    #[test]
+    fn grace_is_three_timeouts_and_at_least_ten_seconds() {
+        assert_eq!(heartbeat_grace(Duration::from_secs(1)), Duration::from_secs(10));
+        assert_eq!(heartbeat_grace(Duration::from_secs(5)), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn view_decodes_a_file_and_refuses_others() {
+        let v = view(&[(StatField::Crashes, 2), (StatField::Hangs, 1), (StatField::UniqueOoms, 4)]);
+        let bytes: Vec<u8> = (0..STATS_WORDS)
+            .flat_map(|i| {
+                let w = if i == 0 {
+                    STATS_MAGIC
+                } else if i == 1 {
+                    STATS_VERSION
+                } else {
+                    v.words[i]
+                };
+                w.to_le_bytes()
+            })
+            .collect();
+        let back = StatsView::decode(&bytes).unwrap();
+        assert_eq!((back.hits(), back.unique_findings()), (3, 4));
+        assert!(StatsView::decode(&bytes[..8]).is_none());
+        assert!(StatsView::decode(&vec![0; STATS_BYTES]).is_none());
     }
 }

@@ -8,9 +8,10 @@
 
 use crate::statsfile::{CoverageFile, StatsFile};
 use crate::util::write_atomic;
+use protocrash_proto::layout::WorkerDir;
 use protocrash_proto::stats::StatField;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+
 
 /// Milliseconds between writes.
 const EVERY_MS: u64 = 5000;
@@ -20,7 +21,7 @@ const PLOT_HEADER: &str = "# relative_time, cycles_done, cur_item, corpus_count,
 
 /// Writer of one worker's AFL-format files.
 pub struct AflStats {
-    dir: PathBuf,
+    dir: WorkerDir,
     banner: String,
     campaign_start_ms: u64,
     start_ms: u64,
@@ -34,8 +35,8 @@ pub struct AflStats {
 impl AflStats {
     /// Starts writing into `dir` (a worker directory); `banner` names the target; plot times
     /// count from `campaign_start_ms`.
-    pub fn new(dir: &Path, banner: &str, stats: &StatsFile, campaign_start_ms: u64, now_ms: u64) -> AflStats {
-        let path = dir.join("plot_data");
+    pub fn new(dir: &WorkerDir, banner: &str, stats: &StatsFile, campaign_start_ms: u64, now_ms: u64) -> AflStats {
+        let path = dir.plot_data();
         let plot = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok().map(|mut f| {
             if f.metadata().map(|m| m.len() == 0).unwrap_or(false) {
                 let _ = f.write_all(PLOT_HEADER.as_bytes());
@@ -43,7 +44,7 @@ impl AflStats {
             f
         });
         AflStats {
-            dir: dir.to_path_buf(),
+            dir: dir.clone(),
             banner: banner.to_string(),
             campaign_start_ms,
             start_ms: now_ms,
@@ -62,7 +63,7 @@ impl AflStats {
         }
         self.last_write_ms = now_ms;
         let f = Figures::read(stats, coverage, self.start_ms, self.start_execs, now_ms);
-        let _ = write_atomic(&self.dir, "fuzzer_stats", f.fuzzer_stats(&self.banner).as_bytes());
+        let _ = write_atomic(&self.dir.fuzzer_stats(), f.fuzzer_stats(&self.banner).as_bytes());
         let recent = rate(f.execs.saturating_sub(self.last_execs), now_ms.saturating_sub(self.last_ms));
         (self.last_ms, self.last_execs) = (now_ms, f.execs);
         if let Some(plot) = &mut self.plot {

@@ -4,36 +4,9 @@
 use crate::{Corpus, TargetFn};
 use protocrash_proto::config::{ReplayConfig, WorkerConfig, REPLAY_ENV, WORKER_ENV};
 use protocrash_proto::EXIT_SETUP_ERROR;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use crate::log::error;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, Ordering};
-
-static LOG_FD: AtomicI32 = AtomicI32::new(2);
-
-/// Routes the runtime's messages to `fd` (a fuzzing child's saved stderr).
-pub fn set_log_fd(fd: OwnedFd) {
-    LOG_FD.store(fd.as_raw_fd(), Ordering::Relaxed);
-    std::mem::forget(fd); // Lives as long as the process.
-}
-
-fn log(prefix: &str, msg: &str) {
-    let line = format!("protocrash: {prefix}{msg}\n");
-    let fd = LOG_FD.load(Ordering::Relaxed);
-    // SAFETY: `fd` is stderr or a descriptor handed to `set_log_fd` and never closed; the
-    // buffer is valid for `line.len()` bytes. A short or failed write only loses a message.
-    unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
-}
-
-/// A warning: something was skipped, nothing was lost.
-pub fn warn(msg: &str) {
-    log("warning: ", msg);
-}
-
-/// An error that stops the worker.
-pub fn error(msg: &str) {
-    log("error: ", msg);
-}
 
 const USAGE: &str = "\
 This is a protocrash fuzz harness.

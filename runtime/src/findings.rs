@@ -3,74 +3,18 @@
 //! `fuzz/artifacts/<target>/`) with a human-readable `.txt`, and keeps `findings.json`.
 
 use crate::shared::RawReport;
-use crate::symbols::{self, Frame};
+use crate::report::Report;
+use crate::watchdog::Verdict;
 use crate::util::{now_ms, write_atomic};
 use protocrash_proto::finding::{Finding, FindingIndex, FindingKind, FINDINGS_VERSION};
+use protocrash_proto::layout::WorkerDir;
 use protocrash_proto::naming::signature_id;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// A finding as the fork server understands it, before deduplication.
-#[derive(Clone, Debug)]
-pub struct Report {
-    /// Kind.
-    pub kind: FindingKind,
-    /// Signal number, or 0.
-    pub signal: i32,
-    /// Panic message or description.
-    pub message: String,
-    /// Panic location or top user frame.
-    pub location: String,
-    /// Symbolised frames, user view.
-    pub frames: Vec<Frame>,
-    /// Deduplication key.
-    pub signature: String,
-}
-
-impl Report {
-    /// Builds a report from the child's raw record; `fallback` is what the fork server saw
-    /// (the signal that killed the child, or the kind it killed it for).
-    pub fn from_raw(
-        raw: RawReport,
-        fallback_kind: FindingKind,
-        fallback_signal: i32,
-        fallback_message: String,
-    ) -> Report {
-        let all = symbols::symbolize_isolated(&raw.ips);
-        let frames = symbols::user_view(&all);
-        let kind = raw.kind.unwrap_or(fallback_kind);
-        let signal = if raw.kind.is_some() { raw.signal } else { fallback_signal };
-        let message = if raw.message.is_empty() { fallback_message } else { raw.message };
-        let location = if !raw.location.is_empty() {
-            raw.location
-        } else {
-            frames.iter().find(|f| f.user).and_then(|f| f.place.clone()).unwrap_or_default()
-        };
-        let signature = symbols::signature(kind, signal, &location, &frames);
-        Report { kind, signal, message, location, frames, signature }
-    }
-
-    /// The multi-line text written beside a reproducer and printed by replays.
-    pub fn render(&self) -> String {
-        let mut s = format!("kind: {}\n", self.kind.describe());
-        if self.signal != 0 {
-            s += &format!("signal: {}\n", self.signal);
-        }
-        s += &format!("message: {}\n", self.message);
-        if !self.location.is_empty() {
-            s += &format!("location: {}\n", self.location);
-        }
-        s += &format!("signature: {}\nbacktrace (user frames first):\n", self.signature);
-        for (i, f) in self.frames.iter().enumerate() {
-            s += &format!("  #{i} {f}\n");
-        }
-        s
-    }
-}
-
 /// The findings of one worker.
 pub struct FindingStore {
-    worker_dir: PathBuf,
+    worker_dir: WorkerDir,
     artifact_dir: PathBuf,
     index: FindingIndex,
     by_signature: HashMap<String, usize>,
@@ -83,20 +27,20 @@ pub struct FindingStore {
 
 impl FindingStore {
     /// Opens the store, carrying on with the findings of earlier runs.
-    pub fn open(worker_dir: &Path, artifact_dir: &Path) -> FindingStore {
-        let index = std::fs::read_to_string(worker_dir.join("findings.json"))
+    pub fn open(worker_dir: &WorkerDir, artifact_dir: &Path) -> FindingStore {
+        let index = std::fs::read_to_string(worker_dir.findings_index())
             .ok()
             .and_then(|t| match FindingIndex::decode(&t) {
                 Ok(idx) => Some(idx),
                 Err(e) => {
-                    crate::entry::warn(&format!("ignoring findings.json ({e}); findings start afresh, the files stay"));
+                    crate::log::warn(&format!("ignoring findings.json ({e}); findings start afresh, the files stay"));
                     None
                 }
             })
             .unwrap_or(FindingIndex { version: FINDINGS_VERSION, findings: Vec::new() });
         let by_signature = index.findings.iter().enumerate().map(|(i, f)| (f.signature.clone(), i)).collect();
         FindingStore {
-            worker_dir: worker_dir.to_path_buf(),
+            worker_dir: worker_dir.clone(),
             artifact_dir: artifact_dir.to_path_buf(),
             index,
             by_signature,
@@ -107,14 +51,7 @@ impl FindingStore {
 
     /// Records a hit from what a dead child left, symbolising only signatures not seen
     /// before. Returns true when the finding is new.
-    pub fn record_raw(
-        &mut self,
-        raw: RawReport,
-        kind: FindingKind,
-        signal: i32,
-        message: String,
-        input: &[u8],
-    ) -> bool {
+    pub fn record_raw(&mut self, raw: RawReport, seen: Verdict, input: &[u8]) -> bool {
         // A panic's location is its signature: no symbolisation needed to recognise it.
         let known = if raw.kind == Some(FindingKind::Panic) && !raw.location.is_empty() {
             Some(format!("panic|{}", raw.location))
@@ -126,7 +63,7 @@ impl FindingStore {
             return false;
         }
         let key = (raw.kind, raw.signal, raw.ips.clone());
-        let report = Report::from_raw(raw, kind, signal, message);
+        let report = Report::from_raw(raw, seen);
         self.by_frames.insert(key, report.signature.clone());
         self.record(&report, input)
     }
@@ -155,19 +92,19 @@ impl FindingStore {
         }
         let id = signature_id(&report.signature);
         let name = Finding::file_name(report.kind, &id);
-        let folder = self.worker_dir.join(report.kind.folder());
+        let folder = self.worker_dir.findings(report.kind);
         let rel = format!("{}/{name}", report.kind.folder());
         if let Err(e) = std::fs::create_dir_all(&folder)
-            .and_then(|_| write_atomic(&folder, &name, input))
-            .and_then(|_| write_atomic(&folder, &format!("{name}.txt"), report.render().as_bytes()))
+            .and_then(|_| write_atomic(&folder.join(&name), input))
+            .and_then(|_| write_atomic(&folder.join(format!("{name}.txt")), report.render().as_bytes()))
         {
-            crate::entry::warn(&format!("could not save {} in {}: {e}", report.kind.describe(), folder.display()));
+            crate::log::warn(&format!("could not save {} in {}: {e}", report.kind.describe(), folder.display()));
         }
         let artifact = self.artifact_dir.join(&name);
         if let Err(e) =
-            std::fs::create_dir_all(&self.artifact_dir).and_then(|_| write_atomic(&self.artifact_dir, &name, input))
+            std::fs::create_dir_all(&self.artifact_dir).and_then(|_| write_atomic(&self.artifact_dir.join(&name), input))
         {
-            crate::entry::warn(&format!(
+            crate::log::warn(&format!(
                 "could not copy the reproducer to {}: {e}; it is kept in {}",
                 self.artifact_dir.display(),
                 folder.join(&name).display()
@@ -195,8 +132,8 @@ impl FindingStore {
 
     fn save_index(&mut self) {
         self.saved_ms = now_ms();
-        if let Err(e) = write_atomic(&self.worker_dir, "findings.json", self.index.encode().as_bytes()) {
-            crate::entry::warn(&format!("could not update findings.json: {e}"));
+        if let Err(e) = write_atomic(&self.worker_dir.findings_index(), self.index.encode().as_bytes()) {
+            crate::log::warn(&format!("could not update findings.json: {e}"));
         }
     }
 }

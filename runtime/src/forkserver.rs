@@ -7,10 +7,11 @@ use crate::aflstats::AflStats;
 use crate::findings::FindingStore;
 use crate::fuzzer::{Fuzzer, Shared};
 use crate::penalty::Penalties;
-use crate::process::{self, Child, Exit, Forked, CHILD_CAPTURED, CHILD_DONE};
+use crate::process::{self, Forked, CHILD_DONE};
 use crate::sancov::CounterMap;
-use crate::shared::{ExecRecord, SharedRegion};
-use crate::signals::{self, CAPTURE_SIGNAL};
+use crate::shared::SharedRegion;
+use crate::signals;
+use crate::watchdog::{watch, ChildEnd, Limits};
 use crate::statsfile::{CoverageFile, StatsFile};
 use crate::util::now_ms;
 use crate::TargetFn;
@@ -19,95 +20,8 @@ use protocrash_proto::finding::FindingKind;
 use protocrash_proto::naming::TEMP_PREFIX;
 use protocrash_proto::stats::{StatField, WorkerState};
 use protocrash_proto::EXIT_SETUP_ERROR;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-/// The limits a watched child runs under.
-pub struct Limits {
-    /// Longest one execution may take.
-    pub timeout: Duration,
-    /// Resident memory limit in bytes (0 = none).
-    pub rss_bytes: u64,
-}
-
-/// How a watched child ended.
-#[derive(Debug)]
-pub enum ChildEnd {
-    /// It stopped because it was asked to.
-    Done,
-    /// It could not set itself up (message already logged).
-    SetupError,
-    /// A finding: the kind and signal the fork server saw, and a fallback message.
-    Finding(FindingKind, i32, String),
-}
-
-/// Watches `child` until it ends. `progress` is odd while the target runs; `tick` runs on
-/// every poll (heartbeat).
-pub fn watch(
-    child: &Child,
-    progress: &AtomicU64,
-    record: &ExecRecord,
-    limits: &Limits,
-    mut tick: impl FnMut(),
-) -> std::io::Result<ChildEnd> {
-    let period = (limits.timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
-    let mut last = progress.load(Ordering::Relaxed);
-    let mut since = Instant::now();
-    loop {
-        if let Some(exit) = child.wait_timeout(period)? {
-            return Ok(classify(exit, record));
-        }
-        tick();
-        let now_progress = progress.load(Ordering::Relaxed);
-        let now = Instant::now();
-        if now_progress != last || now_progress.is_multiple_of(2) {
-            last = now_progress;
-            since = now;
-        } else if now - since >= limits.timeout {
-            let ms = limits.timeout.as_millis();
-            return capture_and_kill(
-                child,
-                record,
-                FindingKind::Hang,
-                format!("an execution ran longer than the {ms} ms timeout"),
-            );
-        }
-        if limits.rss_bytes > 0 {
-            if let Some(rss) = child.rss_bytes().filter(|&r| r > limits.rss_bytes) {
-                let msg = format!("resident memory {} MiB over the {} MiB limit", rss >> 20, limits.rss_bytes >> 20);
-                return capture_and_kill(child, record, FindingKind::Oom, msg);
-            }
-        }
-    }
-}
-
-fn classify(exit: Exit, record: &ExecRecord) -> ChildEnd {
-    match exit {
-        Exit::Code(CHILD_DONE) => ChildEnd::Done,
-        Exit::Code(EXIT_SETUP_ERROR) => ChildEnd::SetupError,
-        Exit::Code(CHILD_CAPTURED) => {
-            ChildEnd::Finding(record.requested().unwrap_or(FindingKind::Hang), 0, "killed by the fork server".into())
-        }
-        Exit::Code(code) => ChildEnd::Finding(FindingKind::Signal, 0, format!("the target called exit({code})")),
-        Exit::Signal(sig) => ChildEnd::Finding(FindingKind::Signal, sig, format!("killed by signal {sig}")),
-    }
-}
-
-/// Asks the child to record where it is (SIGUSR2), then makes sure it is dead.
-fn capture_and_kill(
-    child: &Child,
-    record: &ExecRecord,
-    kind: FindingKind,
-    message: String,
-) -> std::io::Result<ChildEnd> {
-    record.request(kind);
-    child.signal(CAPTURE_SIGNAL);
-    if child.wait_timeout(Duration::from_secs(1))?.is_none() {
-        child.signal(libc::SIGKILL);
-        child.wait()?;
-    }
-    Ok(ChildEnd::Finding(kind, 0, message))
-}
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// The worker's files and shared memory.
 struct Workspace {
@@ -119,21 +33,21 @@ struct Workspace {
 
 impl Workspace {
     fn open(cfg: &WorkerConfig) -> Result<Workspace, String> {
-        let dir = &cfg.worker_dir;
-        let queue = dir.join("queue");
+        let dir = cfg.worker();
+        let queue = dir.queue();
         std::fs::create_dir_all(&queue).map_err(|e| format!("cannot create {}: {e}", queue.display()))?;
         clean_temp_files(&queue);
         let counters = CounterMap::registered();
         if counters.len() == 0 {
             return Err("this harness has no coverage instrumentation; build it with `cargo protocrash build`".into());
         }
-        let stats_path = dir.join("stats");
+        let stats_path = dir.stats();
         let stats = StatsFile::open(&stats_path).map_err(|e| format!("cannot map {}: {e}", stats_path.display()))?;
-        let cov_path = dir.join("coverage");
+        let cov_path = dir.coverage();
         let coverage = CoverageFile::open(&cov_path, counters.len(), build_id(counters.len()))
             .map_err(|e| format!("cannot map {}: {e}", cov_path.display()))?;
         let region = SharedRegion::new(cfg.max_len).map_err(|e| format!("cannot map shared memory: {e}"))?;
-        let findings = FindingStore::open(dir, &cfg.artifact_dir);
+        let findings = FindingStore::open(&dir, &cfg.artifact_dir);
         // A child that died mid-execution in an earlier run left an odd sequence.
         let seq = stats.get(StatField::ExecSeq);
         stats.set(StatField::ExecSeq, seq.div_ceil(2) * 2);
@@ -157,13 +71,8 @@ fn build_id(map_len: usize) -> u64 {
         meta.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
     let size = meta.map(|m| m.len()).unwrap_or(0);
     let nanos = mtime.map(|d| d.as_nanos() as u64).unwrap_or(0);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for v in [map_len as u64, size, nanos] {
-        for b in v.to_le_bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    h
+    let bytes: Vec<u8> = [map_len as u64, size, nanos].iter().flat_map(|v| v.to_le_bytes()).collect();
+    crate::util::hash64(&bytes)
 }
 
 /// Removes temporary files a dead writer left behind.
@@ -187,7 +96,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     let mut ws = match Workspace::open(&cfg) {
         Ok(ws) => ws,
         Err(e) => {
-            crate::entry::error(&e);
+            crate::log::error(&e);
             return EXIT_SETUP_ERROR;
         }
     };
@@ -195,7 +104,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     let limits = Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 };
     let mut penalties = Penalties::default();
     let start = if cfg.campaign_start_ms > 0 { cfg.campaign_start_ms } else { now_ms() };
-    let mut afl = AflStats::new(&cfg.worker_dir, &cfg.target, &ws.stats, start, now_ms());
+    let mut afl = AflStats::new(&cfg.worker(), &cfg.target, &ws.stats, start, now_ms());
     let mut generation = 0u64;
     let mut fruitless = 0;
     let mut internal_panics = 0;
@@ -213,7 +122,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
             Ok(Forked::Child) => child_main(&cfg, target, &ws, &penalties, generation),
             Ok(Forked::Parent(child)) => child,
             Err(e) => {
-                crate::entry::error(&format!("fork failed: {e}"));
+                crate::log::error(&format!("fork failed: {e}"));
                 return EXIT_SETUP_ERROR;
             }
         };
@@ -229,7 +138,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         let end = match watch(&child, seq, ws.region.record(), &limits, heartbeat) {
             Ok(end) => end,
             Err(e) => {
-                crate::entry::error(&format!("lost track of the fuzzing child: {e}"));
+                crate::log::error(&format!("lost track of the fuzzing child: {e}"));
                 child.signal(libc::SIGKILL);
                 return EXIT_SETUP_ERROR;
             }
@@ -240,19 +149,19 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         match end {
             ChildEnd::Done => break,
             ChildEnd::SetupError => return EXIT_SETUP_ERROR,
-            ChildEnd::Finding(kind, signal, message) => {
+            ChildEnd::Finding(verdict) => {
                 let raw = ws.region.record().read();
                 // A panic while no execution was running is the fuzzer's own (an assertion in
                 // the runtime), not the target's: said as such, never saved as a finding.
                 if ended_at % 2 == 0 && raw.kind == Some(FindingKind::Panic) {
                     internal_panics += 1;
-                    crate::entry::error(&format!(
+                    crate::log::error(&format!(
                         "internal error: the protocrash runtime panicked between executions ({} at {}); this \
                          is a bug in protocrash, not in the target. The worker goes on with a fresh child.",
                         raw.message, raw.location
                     ));
                     if internal_panics >= MAX_INTERNAL_PANICS {
-                        crate::entry::error("the runtime keeps panicking; giving up");
+                        crate::log::error("the runtime keeps panicking; giving up");
                         return EXIT_SETUP_ERROR;
                     }
                     generation += 1;
@@ -261,13 +170,13 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
                 let input = ws.region.input();
                 let (parent, token) = ws.region.record().origin();
                 penalties.record(&input, parent, token);
-                let (all, unique) = match raw.kind.unwrap_or(kind) {
+                let (all, unique) = match raw.kind.unwrap_or(verdict.kind) {
                     FindingKind::Hang => (StatField::Hangs, StatField::UniqueHangs),
                     FindingKind::Oom => (StatField::Ooms, StatField::UniqueOoms),
                     _ => (StatField::Crashes, StatField::UniqueCrashes),
                 };
                 ws.stats.add(all, 1);
-                if ws.findings.record_raw(raw, kind, signal, message, &input) {
+                if ws.findings.record_raw(raw, verdict, &input) {
                     ws.stats.add(unique, 1);
                 }
             }
@@ -275,7 +184,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         // A child that keeps dying before it runs anything is broken, not finding bugs.
         fruitless = if ended_at == started_at { fruitless + 1 } else { 0 };
         if fruitless >= 3 {
-            crate::entry::error("the fuzzing child died three times before running the target; giving up");
+            crate::log::error("the fuzzing child died three times before running the target; giving up");
             return EXIT_SETUP_ERROR;
         }
         generation += 1;
@@ -289,11 +198,11 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
 fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, penalties: &Penalties, generation: u64) -> ! {
     process::die_with_parent();
     match process::silence_output() {
-        Ok(fd) => crate::entry::set_log_fd(fd),
-        Err(e) => crate::entry::warn(&format!("cannot silence the target's output: {e}")),
+        Ok(fd) => crate::log::set_log_fd(fd),
+        Err(e) => crate::log::warn(&format!("cannot silence the target's output: {e}")),
     }
     if let Err(e) = signals::install(ws.region.record()) {
-        crate::entry::error(&format!("cannot install signal handlers: {e}"));
+        crate::log::error(&format!("cannot install signal handlers: {e}"));
         process::exit_now(EXIT_SETUP_ERROR);
     }
     if cfg.rss_limit_mb > 0 {

@@ -5,13 +5,13 @@
 use crate::cmp;
 use crate::corpus::Corpus as Queue;
 use crate::mutate::{havoc, occurrences, put_token, replace_compare, replacement_forms};
-use crate::penalty::{hash64, Penalties};
+use crate::penalty::Penalties;
 use crate::rng::Rng;
 use crate::sancov::CounterMap;
 use crate::shared::SharedRegion;
 use crate::statsfile::{CoverageFile, StatsFile};
 use crate::sync::{Outbox, Peers};
-use crate::util::{now_ms, write_atomic};
+use crate::util::{hash64, now_ms, write_atomic};
 use crate::{Corpus, TargetFn};
 use protocrash_proto::config::WorkerConfig;
 use protocrash_proto::coverage::BUCKET;
@@ -134,7 +134,7 @@ impl<'a> Fuzzer<'a> {
             queue: Queue::new(map_len + cmp::VP_BITS),
             rng: Rng::new(cfg.seed.wrapping_add(generation.wrapping_mul(0x9e37_79b9))),
             buf: Vec::with_capacity(cfg.max_len),
-            outbox: Outbox::new(cfg.worker_dir.join("queue")),
+            outbox: Outbox::new(cfg.worker().queue()),
             execs,
             budget_end: prior.saturating_add(budget),
             len_limit: MIN_LEN_LIMIT.min(cfg.max_len),
@@ -164,7 +164,8 @@ impl<'a> Fuzzer<'a> {
         self.load_learned();
         self.counters.clear();
         self.load_corpus();
-        self.len_limit = self.queue.max_input_len().clamp(MIN_LEN_LIMIT, self.cfg.max_len.max(1));
+        // Not `clamp`: a `--max-len` under the floor must win over it, not panic.
+        self.len_limit = self.queue.max_input_len().max(MIN_LEN_LIMIT).min(self.cfg.max_len.max(1));
         self.shared.stats.set(StatField::State, WorkerState::Running as u64);
         self.publish();
         while self.execs < self.budget_end {
@@ -297,7 +298,7 @@ impl<'a> Fuzzer<'a> {
                     cmp::Pair::Mem { b, len, .. } => (*b, *len),
                 };
                 if self.rng.one_in(2) {
-                    put_token(buf, &mut self.rng, self.len_limit.max(len), &bytes[..len]);
+                    put_token(buf, &mut self.rng, self.len_limit.max(len).min(self.cfg.max_len), &bytes[..len]);
                     self.token_len = len;
                     self.token[..len].copy_from_slice(&bytes[..len]);
                     return;
@@ -308,7 +309,8 @@ impl<'a> Fuzzer<'a> {
             let token = if i < self.dict.len() { &self.dict[i] } else { &self.learned[i - self.dict.len()].0 };
             let len = token.len().min(32);
             self.token[..len].copy_from_slice(&token[..len]);
-            put_token(buf, &mut self.rng, self.len_limit.max(token.len()), token);
+            // A token may take an input past the current limit, never past --max-len.
+            put_token(buf, &mut self.rng, self.len_limit.max(token.len()).min(self.cfg.max_len), token);
             self.token_len = len;
             return;
         }
@@ -332,7 +334,7 @@ impl<'a> Fuzzer<'a> {
 
     /// Carries on with what earlier children of this worker learned.
     fn load_learned(&mut self) {
-        let Ok(text) = std::fs::read_to_string(self.cfg.worker_dir.join("learned.dict")) else { return };
+        let Ok(text) = std::fs::read_to_string(self.cfg.worker().learned_dict()) else { return };
         let Ok(tokens) = protocrash_proto::dict::parse(&text) else { return };
         // Counts are in the comment above each token.
         let counts = text.lines().filter_map(|l| l.strip_prefix("# ")?.strip_suffix(" new inputs")?.parse().ok());
@@ -357,7 +359,7 @@ impl<'a> Fuzzer<'a> {
             text += &protocrash_proto::dict::format_token(&format!("learned_{i}"), t);
             text.push('\n');
         }
-        if write_atomic(&self.cfg.worker_dir, "learned.dict", text.as_bytes()).is_ok() {
+        if write_atomic(&self.cfg.worker().learned_dict(), text.as_bytes()).is_ok() {
             self.learned_dirty = false;
         }
     }
@@ -443,7 +445,7 @@ impl<'a> Fuzzer<'a> {
         // by other workers); a restarted child re-finding old coverage exports nothing.
         if export && grew {
             if let Err(e) = self.outbox.export(input, cov_hash) {
-                crate::entry::warn(&format!(
+                crate::log::warn(&format!(
                     "could not write to {}: {e}; the input stays in memory only",
                     self.outbox.dir().display()
                 ));
@@ -530,7 +532,7 @@ impl<'a> Fuzzer<'a> {
             }
         }
         if self.queue.is_empty() {
-            crate::entry::error("every input tried at start-up killed the target; nothing to mutate");
+            crate::log::error("every input tried at start-up killed the target; nothing to mutate");
             crate::process::exit_now(protocrash_proto::EXIT_SETUP_ERROR);
         }
         self.queue.refresh();
@@ -544,7 +546,7 @@ impl<'a> Fuzzer<'a> {
         let scan = self.peers.scan();
         if self.verbose || !at_start {
             for why in &scan.skipped {
-                crate::entry::warn(&format!("skipping {why}"));
+                crate::log::warn(&format!("skipping {why}"));
             }
         }
         for (_, data) in scan.entries {
@@ -570,34 +572,15 @@ impl<'a> Fuzzer<'a> {
     }
 }
 
-/// Regular files of `dir`, sorted by name. Symlinks are followed only in the user's seed
-/// directories, never in the sync dir.
+/// The inputs of `dir` (see `files::corpus_files`); a directory that cannot be read is
+/// skipped with a warning.
 fn list_files(dir: &Path, follow_symlinks: bool, verbose: bool) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(e) => {
-            if verbose {
-                crate::entry::warn(&format!("cannot read corpus directory {}: {e}; skipping it", dir.display()));
-            }
-            return Vec::new();
+    protocrash_proto::files::corpus_files(dir, follow_symlinks).unwrap_or_else(|e| {
+        if verbose {
+            crate::log::warn(&format!("cannot read corpus directory {}: {e}; skipping it", dir.display()));
         }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') {
-                return false;
-            }
-            let meta = if follow_symlinks { std::fs::metadata(e.path()) } else { std::fs::symlink_metadata(e.path()) };
-            matches!(meta, Ok(m) if m.is_file())
-        })
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    files
+        Vec::new()
+    })
 }
 
 /// Reads at most `max_len` bytes: a huge file is truncated (as libFuzzer does), not loaded.
@@ -606,13 +589,13 @@ fn read_capped(path: &Path, max_len: usize, verbose: bool) -> Option<Vec<u8>> {
     let result = std::fs::File::open(path).and_then(|f| f.take(max_len as u64 + 1).read_to_end(&mut data));
     if let Err(e) = result {
         if verbose {
-            crate::entry::warn(&format!("cannot read corpus file {}: {e}; skipping it", path.display()));
+            crate::log::warn(&format!("cannot read corpus file {}: {e}; skipping it", path.display()));
         }
         return None;
     }
     if data.len() > max_len {
         if verbose {
-            crate::entry::warn(&format!(
+            crate::log::warn(&format!(
                 "{} is longer than --max-len {max_len}; using its first {max_len} bytes",
                 path.display()
             ));

@@ -32,11 +32,13 @@ own_engine! {
     mod entry;
     mod findings;
     mod forkserver;
+    mod log;
     mod fuzzer;
     mod mutate;
     mod penalty;
     mod process;
     mod replay;
+    mod report;
     mod rng;
     mod sancov;
     mod shared;
@@ -46,6 +48,7 @@ own_engine! {
     mod sync;
     mod tmin;
     mod util;
+    mod watchdog;
 }
 
 pub use arbitrary;

@@ -15,6 +15,7 @@
 //! Nothing is banned outright: an entry or token that led to one bug may lead to another,
 //! so it stays reachable, only rarer.
 
+use crate::util::hash64;
 use std::collections::{HashMap, HashSet};
 
 /// The fork server's tallies.
@@ -56,15 +57,6 @@ impl Penalties {
         }
         self.tokens.get(&token).copied().unwrap_or(0)
     }
-}
-
-/// A 64-bit FNV-1a hash: entry ids and token ids (never 0, which means "none").
-pub fn hash64(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in data {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-    }
-    h.max(1)
 }
 
 #[cfg(test)]

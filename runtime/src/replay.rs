@@ -5,31 +5,31 @@
 //! (one child for many inputs, features per input) and the isolated single run crash
 //! minimisation is built on.
 
-use crate::findings::Report;
-use crate::forkserver::{watch, ChildEnd, Limits};
+use crate::report::Report;
+use crate::watchdog::{watch, ChildEnd, Limits, Verdict};
 use crate::process::{self, Forked, CHILD_DONE};
 use crate::sancov::CounterMap;
 use crate::shared::{RawReport, SharedRegion};
 use crate::TargetFn;
 use protocrash_proto::config::ReplayConfig;
 use protocrash_proto::coverage::BUCKET;
-use protocrash_proto::finding::FindingKind;
+use protocrash_proto::replay::{ReplayOutcome, ReplayRecord};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// What one isolated run of an input did.
-pub enum Outcome {
-    /// Returned normally.
-    Ok,
-    /// A finding: the raw record and what the watcher saw.
-    Finding(RawReport, FindingKind, i32, String),
+/// An isolated run that ended in a finding: what the child recorded and what the watchdog saw.
+pub struct Failure {
+    /// The child's own record (panic message, frames).
+    pub raw: RawReport,
+    /// The watchdog's view.
+    pub seen: Verdict,
 }
 
 /// Runs `data` once in a forked child under the fuzzer's watchdog (`limits`), so a crash,
 /// hang or memory blow-up ends only the child. The building block of `repro` and of crash
-/// minimisation. Err: the child could not be started or watched (message given).
-pub fn run_isolated(region: &SharedRegion, limits: &Limits, data: &[u8], target: TargetFn) -> Result<Outcome, String> {
+/// minimisation. None: it ran clean. Err: the child could not be started or watched.
+pub fn run_isolated(region: &SharedRegion, limits: &Limits, data: &[u8], target: TargetFn) -> Result<Option<Failure>, String> {
     let record = region.record();
     record.reset();
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -52,9 +52,9 @@ pub fn run_isolated(region: &SharedRegion, limits: &Limits, data: &[u8], target:
         Err(e) => return Err(format!("fork failed: {e}")),
     };
     match watch(&child, &record.progress, record, limits, || {}) {
-        Ok(ChildEnd::Done) => Ok(Outcome::Ok),
+        Ok(ChildEnd::Done) => Ok(None),
         Ok(ChildEnd::SetupError) => Err("the replay child could not set itself up".into()),
-        Ok(ChildEnd::Finding(kind, sig, msg)) => Ok(Outcome::Finding(record.read(), kind, sig, msg)),
+        Ok(ChildEnd::Finding(seen)) => Ok(Some(Failure { raw: record.read(), seen })),
         Err(e) => Err(format!("lost track of the replay child: {e}")),
     }
 }
@@ -63,7 +63,7 @@ pub fn run_isolated(region: &SharedRegion, limits: &Limits, data: &[u8], target:
 /// children through (None, with the error logged, if it cannot be mapped).
 pub fn start(init: fn()) -> Option<SharedRegion> {
     init();
-    SharedRegion::new(1).map_err(|e| crate::entry::error(&format!("cannot map shared memory: {e}"))).ok()
+    SharedRegion::new(1).map_err(|e| crate::log::error(&format!("cannot map shared memory: {e}"))).ok()
 }
 
 /// The watchdog limits of a replay configuration.
@@ -76,7 +76,7 @@ pub fn write_pc_table(out: &std::path::Path) -> i32 {
     let table = match crate::sancov::pc_table() {
         Ok(t) => t,
         Err(e) => {
-            crate::entry::error(&e);
+            crate::log::error(&e);
             return 2;
         }
     };
@@ -88,7 +88,7 @@ pub fn write_pc_table(out: &std::path::Path) -> i32 {
     match std::fs::write(out, bytes) {
         Ok(()) => 0,
         Err(e) => {
-            crate::entry::error(&format!("cannot write the PC table to {}: {e}", out.display()));
+            crate::log::error(&format!("cannot write the PC table to {}: {e}", out.display()));
             2
         }
     }
@@ -112,10 +112,10 @@ pub fn replay(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target: TargetF
         };
         let start = Instant::now();
         let report = match run_isolated(&region, &limits, &data, target) {
-            Ok(Outcome::Ok) => None,
-            Ok(Outcome::Finding(raw, kind, sig, msg)) => Some(Report::from_raw(raw, kind, sig, msg)),
+            Ok(None) => None,
+            Ok(Some(Failure { raw, seen })) => Some(Report::from_raw(raw, seen)),
             Err(e) => {
-                crate::entry::error(&e);
+                crate::log::error(&e);
                 return 2;
             }
         };
@@ -161,7 +161,7 @@ pub fn replay_coverage(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target
             Ok(Forked::Child) => coverage_child(files, next, cfg, &counters, record, target),
             Ok(Forked::Parent(child)) => child,
             Err(e) => {
-                crate::entry::error(&format!("fork failed: {e}"));
+                crate::log::error(&format!("fork failed: {e}"));
                 return 2;
             }
         };
@@ -171,26 +171,24 @@ pub fn replay_coverage(files: &[PathBuf], cfg: &ReplayConfig, init: fn(), target
         match end {
             Ok(ChildEnd::Done) => break,
             Ok(ChildEnd::SetupError) => {
-                crate::entry::error("the replay child could not set itself up");
+                crate::log::error("the replay child could not set itself up");
                 return 2;
             }
-            Ok(ChildEnd::Finding(kind, sig, msg)) if progress % 2 == 1 => {
+            Ok(ChildEnd::Finding(seen)) if progress % 2 == 1 => {
                 let i = (progress / 2) as usize;
-                let report = Report::from_raw(record.read(), kind, sig, msg);
-                let v = serde_json::json!({
-                    "file": files[i], "outcome": report.kind, "message": report.message,
-                    "location": report.location, "signature": report.signature,
-                });
-                println!("{v}");
+                let report = Report::from_raw(record.read(), seen);
+                let size = std::fs::metadata(&files[i]).map_or(0, |m| m.len() as usize);
+                let outcome = ReplayOutcome::Finding(report.to_message(size));
+                println!("{}", ReplayRecord { file: files[i].clone(), outcome }.encode());
                 next = i + 1;
             }
-            Ok(ChildEnd::Finding(_, _, msg)) => {
+            Ok(ChildEnd::Finding(Verdict { message: msg, .. })) => {
                 // Died between inputs: the runtime's fault, not an input's.
-                crate::entry::error(&format!("the replay child died outside the target: {msg}"));
+                crate::log::error(&format!("the replay child died outside the target: {msg}"));
                 return 2;
             }
             Err(e) => {
-                crate::entry::error(&format!("lost track of the replay child: {e}"));
+                crate::log::error(&format!("lost track of the replay child: {e}"));
                 return 2;
             }
         }
@@ -216,24 +214,24 @@ fn coverage_child(
         crate::alloc::set_limit((cfg.rss_limit_mb << 20) as usize);
     }
     counters.clear();
-    let mut features: Vec<u32> = Vec::new();
     let stdout = std::io::stdout();
     for (i, path) in files.iter().enumerate().skip(from) {
-        let line = match std::fs::read(path) {
-            Err(e) => serde_json::json!({"file": path, "outcome": "unreadable", "message": e.to_string()}),
+        let outcome = match std::fs::read(path) {
+            Err(e) => ReplayOutcome::Unreadable { message: e.to_string() },
             Ok(data) => {
                 let start = Instant::now();
                 record.progress.store(2 * i as u64 + 1, Ordering::Relaxed);
                 target(&data);
                 record.progress.store(2 * i as u64 + 2, Ordering::Relaxed);
-                let us = start.elapsed().as_micros() as u64;
-                features.clear();
+                let micros = start.elapsed().as_micros() as u64;
+                let mut features = Vec::new();
                 counters.drain(|edge, count| {
                     features.push((edge as u32) << 3 | BUCKET[count as usize].trailing_zeros());
                 });
-                serde_json::json!({"file": path, "outcome": "ok", "size": data.len(), "us": us, "features": features})
+                ReplayOutcome::Ok { size: data.len() as u64, micros, features }
             }
         };
+        let line = ReplayRecord { file: path.clone(), outcome }.encode();
         // One write per input, before the next runs: a crash in the next one loses nothing.
         let mut out = stdout.lock();
         let _ = writeln!(out, "{line}");
@@ -244,17 +242,11 @@ fn coverage_child(
 
 fn print_outcome(path: &std::path::Path, data: &[u8], ms: f64, report: Option<&Report>, json: bool) {
     if json {
-        let v = match report {
-            None => {
-                serde_json::json!({"file": path, "size": data.len(), "ms": ms, "outcome": "ok"})
-            }
-            Some(r) => serde_json::json!({
-                "file": path, "size": data.len(), "ms": ms, "outcome": r.kind,
-                "signal": r.signal, "message": r.message, "location": r.location,
-                "signature": r.signature, "frames": r.frames.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-            }),
+        let outcome = match report {
+            None => ReplayOutcome::Ok { size: data.len() as u64, micros: (ms * 1000.0) as u64, features: Vec::new() },
+            Some(r) => ReplayOutcome::Finding(r.to_message(data.len())),
         };
-        println!("{v}");
+        println!("{}", ReplayRecord { file: path.to_path_buf(), outcome }.encode());
         return;
     }
     match report {

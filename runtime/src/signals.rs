@@ -173,7 +173,14 @@ fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
     if let Some(rec) = record() {
         if rec.claim() {
             rec.set_kind(FindingKind::Panic, 0);
-            rec.set_message(info.payload_as_str().unwrap_or("Box<dyn Any>").as_bytes());
+            // `PanicHookInfo::payload_as_str` does this too, but only from Rust 1.91 (MSRV 1.88).
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("Box<dyn Any>");
+            rec.set_message(message.as_bytes());
             if let Some(loc) = info.location() {
                 rec.set_location(format!("{}:{}:{}", loc.file(), loc.line(), loc.column()).as_bytes());
             }

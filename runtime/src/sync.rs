@@ -11,6 +11,7 @@
 //! symlinks are skipped (with one warning each) and never followed; a peer directory that
 //! is a symlink is not entered.
 
+use protocrash_proto::layout::WorkerDir;
 use protocrash_proto::naming::{parse_queue_name, TEMP_PREFIX};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -66,7 +67,7 @@ impl Peers {
             .filter(|e| e.file_name() != self.own)
             // file_type() does not follow symlinks: a symlinked peer is not entered.
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| (e.file_name(), e.path().join("queue")))
+            .map(|e| (e.file_name(), WorkerDir::at(e.path()).queue()))
             .filter(|(_, q)| std::fs::symlink_metadata(q).is_ok_and(|m| m.is_dir()))
             .collect();
         peers.sort();
@@ -132,7 +133,7 @@ impl Outbox {
         if self.dir.join(&name).exists() {
             return Ok(false);
         }
-        crate::util::write_atomic(&self.dir, &name, input)?;
+        crate::util::write_atomic(&self.dir.join(&name), input)?;
         Ok(true)
     }
 
@@ -178,8 +179,8 @@ mod tests {
         let d = tempdir::Dir::new();
         let own = d.path().join("me-0");
         let peer = d.path().join("other-1");
-        std::fs::create_dir_all(own.join("queue")).unwrap();
-        std::fs::create_dir_all(peer.join("queue")).unwrap();
+        std::fs::create_dir_all(WorkerDir::at(&own).queue()).unwrap();
+        std::fs::create_dir_all(WorkerDir::at(&peer).queue()).unwrap();
         (d, own, peer)
     }
 
@@ -208,25 +209,25 @@ mod tests {
 
     fn put(dir: &Path, data: &[u8], cov: u32) -> String {
         let name = queue_name(data, cov);
-        std::fs::write(dir.join("queue").join(&name), data).unwrap();
+        std::fs::write(WorkerDir::at(dir).queue().join(&name), data).unwrap();
         name
     }
 
     #[test]
     fn export_is_atomic_and_deduplicated_by_coverage_hash() {
         let (_d, own, _) = sync_dir();
-        let mut out = Outbox::new(own.join("queue"));
+        let mut out = Outbox::new(WorkerDir::at(&own).queue());
         assert!(out.export(b"first", 0xabc).unwrap());
         assert!(!out.export(b"other bytes, same coverage", 0xabc).unwrap(), "same coverage hash: not again");
         assert!(out.export(b"first", 0xdef).unwrap(), "new coverage: exported");
-        let names: Vec<String> = std::fs::read_dir(own.join("queue"))
+        let names: Vec<String> = std::fs::read_dir(WorkerDir::at(&own).queue())
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(names.iter().all(|n| parse_queue_name(n).is_some()), "no temporary file left: {names:?}");
-        let mut restarted = Outbox::new(own.join("queue"));
+        let mut restarted = Outbox::new(WorkerDir::at(&own).queue());
         restarted.note(0xabc);
         assert!(!restarted.export(b"again", 0xabc).unwrap(), "a restarted child knows what was exported");
     }
@@ -251,8 +252,8 @@ mod tests {
         assert_eq!(p.scan().entries.len(), 1);
         // Same mtime second (and likely the same tick) as the first file: still seen, by name.
         let name = put(&peer, b"two", 2);
-        let t = std::fs::metadata(peer.join("queue").join(&name)).unwrap().modified().unwrap();
-        let first = std::fs::read_dir(peer.join("queue")).unwrap().flatten().find(|e| e.file_name() != *name).unwrap();
+        let t = std::fs::metadata(WorkerDir::at(&peer).queue().join(&name)).unwrap().modified().unwrap();
+        let first = std::fs::read_dir(WorkerDir::at(&peer).queue()).unwrap().flatten().find(|e| e.file_name() != *name).unwrap();
         std::fs::File::options().write(true).open(first.path()).unwrap().set_modified(t).unwrap();
         let again = p.scan();
         assert_eq!(again.entries.len(), 1);
@@ -264,7 +265,7 @@ mod tests {
     fn same_content_in_two_peers_is_imported_once() {
         let (d, own, peer) = sync_dir();
         let third = d.path().join("other-2");
-        std::fs::create_dir_all(third.join("queue")).unwrap();
+        std::fs::create_dir_all(WorkerDir::at(&third).queue()).unwrap();
         put(&peer, b"same", 1);
         put(&third, b"same", 7);
         let mut p = Peers::new(d.path(), &own, 100);
@@ -277,7 +278,7 @@ mod tests {
     #[test]
     fn junk_is_skipped_once_with_a_reason_and_never_followed() {
         let (d, own, peer) = sync_dir();
-        let q = peer.join("queue");
+        let q = WorkerDir::at(&peer).queue();
         std::fs::write(q.join("README"), b"hello").unwrap();
         std::fs::write(q.join(queue_name(b"", 1)), b"").unwrap();
         std::fs::write(q.join(queue_name(&[7; 200], 2)), [7u8; 200]).unwrap();
@@ -288,7 +289,7 @@ mod tests {
         std::fs::write(q.join(format!("{TEMP_PREFIX}half")), b"partial").unwrap();
         // A symlinked peer directory is not entered.
         let elsewhere = tempdir::Dir::new();
-        std::fs::create_dir(elsewhere.path().join("queue")).unwrap();
+        std::fs::create_dir(WorkerDir::at(elsewhere.path()).queue()).unwrap();
         put(elsewhere.path(), b"from elsewhere", 6);
         std::os::unix::fs::symlink(elsewhere.path(), d.path().join("link-9")).unwrap();
         let good = put(&peer, b"good", 5);

@@ -9,13 +9,14 @@
 //! 2. replace each byte by `'0'` (a canonical, printable filler, as AFL's tmin does), so what
 //!    is left shows which bytes matter.
 
-use crate::findings::Report;
-use crate::replay::{limits, run_isolated, Outcome};
+use crate::report::Report;
+use crate::replay::{limits, run_isolated, Failure};
 use crate::shared::SharedRegion;
 use crate::util::write_atomic;
 use crate::TargetFn;
 use protocrash_proto::config::{MinimizeSpec, ReplayConfig};
 use protocrash_proto::finding::FindingKind;
+use protocrash_proto::replay::{OtherFinding, ShrinkResult};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,13 +25,13 @@ use std::time::{Duration, Instant};
 /// 0 minimised (or already minimal), 2 when the input does not reproduce or on an error.
 pub fn minimize(files: &[PathBuf], spec: &MinimizeSpec, cfg: &ReplayConfig, init: fn(), target: TargetFn) -> i32 {
     let [file] = files else {
-        crate::entry::error("crash minimisation takes exactly one input file");
+        crate::log::error("crash minimisation takes exactly one input file");
         return 2;
     };
     let data = match std::fs::read(file) {
         Ok(d) => d,
         Err(e) => {
-            crate::entry::error(&format!("cannot read {}: {e}", file.display()));
+            crate::log::error(&format!("cannot read {}: {e}", file.display()));
             return 2;
         }
     };
@@ -49,11 +50,11 @@ pub fn minimize(files: &[PathBuf], spec: &MinimizeSpec, cfg: &ReplayConfig, init
     };
     let want = match m.run(&data) {
         Err(e) => {
-            crate::entry::error(&e);
+            crate::log::error(&e);
             return 2;
         }
         Ok(None) => {
-            crate::entry::error(&format!(
+            crate::log::error(&format!(
                 "{} does not reproduce: it ran clean in this build (with this timeout and memory limit); \
                  nothing to minimise",
                 file.display()
@@ -67,25 +68,30 @@ pub fn minimize(files: &[PathBuf], spec: &MinimizeSpec, cfg: &ReplayConfig, init
     let shrunk = match m.shrink(&mut best, &key) {
         Ok(()) => true,
         Err(e) => {
-            crate::entry::error(&e);
+            crate::log::error(&e);
             false
         }
     };
-    let dir = spec.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = spec.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "minimized".into());
-    if let Err(e) = write_atomic(dir, &name, &best) {
-        crate::entry::error(&format!("cannot write {}: {e}; the input is unchanged", spec.out.display()));
+    if let Err(e) = write_atomic(&spec.out, &best) {
+        crate::log::error(&format!("{e}; the input is unchanged"));
         return 2;
     }
     let mut others: Vec<(&String, &u64)> = m.other.iter().collect();
     others.sort();
-    let v = serde_json::json!({
-        "input": file, "out": spec.out, "before": data.len(), "after": best.len(), "runs": m.runs,
-        "kind": want.kind, "message": want.message, "location": want.location, "signature": want.signature,
-        "complete": shrunk && m.has_budget(),
-        "other_findings": others.iter().map(|(s, n)| serde_json::json!({"signature": s, "times": n})).collect::<Vec<_>>(),
-    });
-    println!("{v}");
+    let result = ShrinkResult {
+        input: file.clone(),
+        out: spec.out.clone(),
+        before: data.len() as u64,
+        after: best.len() as u64,
+        runs: m.runs,
+        kind: want.kind,
+        message: want.message,
+        location: want.location,
+        signature: want.signature,
+        complete: shrunk && m.has_budget(),
+        other_findings: others.iter().map(|&(s, &n)| OtherFinding { signature: s.clone(), times: n }).collect(),
+    };
+    println!("{}", result.encode());
     if shrunk {
         0
     } else {
@@ -97,7 +103,7 @@ type Key = (FindingKind, String);
 
 struct Minimizer {
     region: SharedRegion,
-    limits: crate::forkserver::Limits,
+    limits: crate::watchdog::Limits,
     target: TargetFn,
     runs: u64,
     max_runs: u64,
@@ -117,13 +123,13 @@ impl Minimizer {
     fn run(&mut self, data: &[u8]) -> Result<Option<Report>, String> {
         self.runs += 1;
         match run_isolated(&self.region, &self.limits, data, self.target)? {
-            Outcome::Ok => Ok(None),
-            Outcome::Finding(raw, kind, sig, msg) => {
+            None => Ok(None),
+            Some(Failure { raw, seen }) => {
                 let k = (raw.kind, raw.signal, raw.location.clone(), raw.ips.clone());
                 if let Some(r) = self.cache.get(&k) {
                     return Ok(Some(Report { message: raw.message, ..r.clone() }));
                 }
-                let r = Report::from_raw(raw, kind, sig, msg);
+                let r = Report::from_raw(raw, seen);
                 self.cache.insert(k, r.clone());
                 Ok(Some(r))
             }

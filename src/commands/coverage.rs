@@ -4,10 +4,10 @@
 
 use crate::cli::CoverageArgs;
 use crate::coverage::{self, ReportInfo};
-use crate::minimize::Replayed;
 use crate::project::Project;
 use anyhow::{bail, Context, Result};
 use protocrash_proto::config::{ReplayConfig, REPLAY_ENV};
+use protocrash_proto::replay::ReplayOutcome;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,8 +30,8 @@ pub fn run(args: CoverageArgs) -> Result<ExitCode> {
         bail!(
             "no corpus to replay for '{target}': {} and the sync dir {} hold no inputs; run a campaign first \
              (`cargo protocrash run {target}`) or pass --corpus DIR",
-            crate::campaign::display_path(&corpus_dir),
-            crate::campaign::display_path(&sync_dir)
+            crate::shell::display_path(&corpus_dir),
+            crate::shell::display_path(sync_dir.root())
         );
     }
     let bins = crate::builder::build(&project, std::slice::from_ref(&target), &super::build_options(&args.build))?;
@@ -81,14 +81,14 @@ pub fn run(args: CoverageArgs) -> Result<ExitCode> {
     let edges: Vec<Vec<u32>> = runs
         .iter()
         .filter_map(|r| match r {
-            Replayed::Ok { features, .. } => Some(features.iter().map(|f| f >> 3).collect()),
+            ReplayOutcome::Ok { features, .. } => Some(features.iter().map(|f| f >> 3).collect()),
             _ => None,
         })
         .collect();
-    let findings = runs.iter().filter(|r| matches!(r, Replayed::Finding { .. })).count();
+    let findings = runs.iter().filter(|r| matches!(r, ReplayOutcome::Finding(_))).count();
     let cov = coverage::line_coverage(&locations, edges.iter().map(|v| v.as_slice()));
 
-    let dir = args.out.clone().unwrap_or_else(|| project.fuzz_dir.join("coverage").join(&target));
+    let dir = args.out.clone().unwrap_or_else(|| project.coverage_dir(&target));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let lcov_path = dir.join("lcov.info");
     std::fs::write(&lcov_path, coverage::lcov(&cov, &target))
@@ -108,10 +108,6 @@ pub fn run(args: CoverageArgs) -> Result<ExitCode> {
     if findings > 0 {
         println!("  {findings} input(s) crashed, hung or ran out of memory; their coverage is not counted");
     }
-    println!(
-        "  lcov: {}\n  html: {}",
-        crate::campaign::display_path(&lcov_path),
-        crate::campaign::display_path(&index)
-    );
+    println!("  lcov: {}\n  html: {}", crate::shell::display_path(&lcov_path), crate::shell::display_path(&index));
     Ok(ExitCode::from(super::EXIT_OK))
 }

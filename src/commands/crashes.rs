@@ -15,12 +15,10 @@ pub fn run(args: CrashesArgs) -> Result<ExitCode> {
     let mut all = Vec::new();
     for t in &targets {
         let dirs = crate::aggregate::worker_dirs(&project.sync_dir(t));
-        for f in crate::campaign::merged_findings(&dirs) {
-            let repro = format!(
-                "cargo protocrash repro {t} {}",
-                crate::campaign::display_path(std::path::Path::new(&f.artifact))
-            );
-            let sync_file = dirs.iter().map(|d| d.join(&f.file)).find(|p| p.is_file());
+        for f in crate::aggregate::merged_findings(&dirs) {
+            let repro =
+                format!("cargo protocrash repro {t} {}", crate::shell::display_path(std::path::Path::new(&f.artifact)));
+            let sync_file = dirs.iter().map(|d| d.path().join(&f.file)).find(|p| p.is_file());
             all.push((t.clone(), f, sync_file, repro));
         }
     }
@@ -46,9 +44,9 @@ pub fn run(args: CrashesArgs) -> Result<ExitCode> {
         let at = if f.location.is_empty() { String::new() } else { format!(" at {}", f.location) };
         println!("{t} {} {}: {}{at}", f.id, f.kind.describe(), f.message);
         println!("    first seen {}, hit {} times", when(f.first_seen_ms), f.count);
-        println!("    files: {}", crate::campaign::display_path(std::path::Path::new(&f.artifact)));
+        println!("    files: {}", crate::shell::display_path(std::path::Path::new(&f.artifact)));
         if let Some(p) = sync_file {
-            println!("           {}", crate::campaign::display_path(p));
+            println!("           {}", crate::shell::display_path(p));
         }
         println!("    reproduce: {repro}");
     }

@@ -1,18 +1,18 @@
 //! One thin file per subcommand: read the arguments, call the library, render, and return
 //! the documented exit code (0 clean, 1 finding, 2 usage/build/setup error).
 
-mod add;
-mod build;
-mod coverage;
-mod crashes;
-mod init;
-mod list;
-mod minimize;
-mod plot;
-mod repro;
-mod run;
-mod status;
-mod vendor;
+pub mod add;
+pub mod build;
+pub mod coverage;
+pub mod crashes;
+pub mod init;
+pub mod list;
+pub mod minimize;
+pub mod plot;
+pub mod repro;
+pub mod run;
+pub mod status;
+pub mod vendor;
 
 use crate::builder::BuildOptions;
 use crate::cli::{BuildFlags, Command};
@@ -46,16 +46,16 @@ fn sync_dir_of(
     sync_dir: Option<std::path::PathBuf>,
     project: &crate::cli::ProjectArgs,
     target: Option<&str>,
-) -> anyhow::Result<std::path::PathBuf> {
+) -> anyhow::Result<protocrash_proto::layout::SyncDir> {
     if let Some(d) = sync_dir {
-        return Ok(d);
+        return Ok(protocrash_proto::layout::SyncDir::new(d));
     }
     let p = crate::project::Project::locate(project.fuzz_dir.as_deref())?;
     let t = p.target(target)?;
     Ok(p.sync_dir(&t))
 }
 
-fn build_options(flags: &BuildFlags) -> BuildOptions {
+pub fn build_options(flags: &BuildFlags) -> BuildOptions {
     BuildOptions {
         features: flags.features.clone(),
         no_default_features: flags.no_default_features,
@@ -65,7 +65,7 @@ fn build_options(flags: &BuildFlags) -> BuildOptions {
 }
 
 /// The options to repeat in a printed command so it builds the same harness.
-fn repeated_options(project: &crate::cli::ProjectArgs, flags: &BuildFlags) -> Vec<String> {
+pub fn repeated_options(project: &crate::cli::ProjectArgs, flags: &BuildFlags) -> Vec<String> {
     let mut v = Vec::new();
     if let Some(d) = &project.fuzz_dir {
         v.push(format!("--fuzz-dir={}", d.display()));

@@ -9,7 +9,7 @@ pub fn run(args: PlotArgs) -> Result<ExitCode> {
     let sync_dir = super::sync_dir_of(args.sync_dir, &args.project, args.target.as_deref())?;
     let mut series = Vec::new();
     for d in crate::aggregate::worker_dirs(&sync_dir) {
-        if let Ok(text) = std::fs::read_to_string(d.join("plot_data")) {
+        if let Ok(text) = std::fs::read_to_string(d.plot_data()) {
             series.push(plot::parse_plot_data(&text));
         }
     }
@@ -17,12 +17,12 @@ pub fn run(args: PlotArgs) -> Result<ExitCode> {
     if samples.is_empty() {
         bail!(
             "no plot data in {} yet: workers write a sample every 5 seconds; run the campaign a little longer",
-            sync_dir.display()
+            sync_dir.root().display()
         );
     }
-    let title = format!("protocrash campaign in {}", crate::campaign::display_path(&sync_dir));
-    let out = args.output.unwrap_or_else(|| sync_dir.join("plot.svg"));
+    let title = format!("protocrash campaign in {}", crate::shell::display_path(sync_dir.root()));
+    let out = args.output.unwrap_or_else(|| sync_dir.plot_svg());
     std::fs::write(&out, plot::svg(&title, &samples)).with_context(|| format!("cannot write {}", out.display()))?;
-    println!("wrote {}", crate::campaign::display_path(&out));
+    println!("wrote {}", crate::shell::display_path(&out));
     Ok(ExitCode::from(super::EXIT_OK))
 }

@@ -2,8 +2,10 @@
 
 use crate::cli::ReproArgs;
 use crate::project::Project;
+use crate::shell::display_path;
 use anyhow::{bail, Context, Result};
 use protocrash_proto::config::{ReplayConfig, REPLAY_ENV};
+use protocrash_proto::replay::ReplayOutcome;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -45,12 +47,10 @@ pub fn run(args: ReproArgs) -> Result<ExitCode> {
 /// now: the cheap check for every pull request.
 fn regression(args: &ReproArgs, project: &Project, target: &str) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let mut paths = crate::batch::corpus_files(&project.corpus_dir(target), true);
-    let artifacts = crate::batch::corpus_files(&project.artifact_dir(target), true);
+    let mut paths = crate::batch::corpus_files(&project.corpus_dir(target), true)?;
+    let artifacts = crate::batch::corpus_files(&project.artifact_dir(target), true)?;
     paths.extend(artifacts.iter().filter(|p| p.extension().is_none_or(|e| e != "txt")).cloned());
-    for w in crate::aggregate::worker_dirs(&project.sync_dir(target)) {
-        paths.extend(crate::batch::corpus_files(&w.join("queue"), false));
-    }
+    paths.extend(crate::batch::queue_entries(&project.sync_dir(target))?);
     let (inputs, unreadable) = crate::minimize::dedup(paths);
     if inputs.is_empty() {
         println!("protocrash: nothing to replay for '{target}': no corpus and no artifacts");
@@ -64,19 +64,16 @@ fn regression(args: &ReproArgs, project: &Project, target: &str) -> Result<ExitC
     let mut failing = 0;
     for (input, r) in inputs.iter().zip(&runs) {
         match r {
-            crate::minimize::Replayed::Ok { .. } => {}
-            crate::minimize::Replayed::Finding { kind, message, location } => {
+            ReplayOutcome::Ok { .. } => {}
+            ReplayOutcome::Finding(f) => {
                 failing += 1;
-                let at = if location.is_empty() { String::new() } else { format!(" at {location}") };
-                println!("FAIL {} ({kind}): {message}{at}", crate::campaign::display_path(&input.path));
-                println!(
-                    "     reproduce: cargo protocrash repro {target} {}",
-                    crate::campaign::display_path(&input.path)
-                );
+                let at = if f.location.is_empty() { String::new() } else { format!(" at {}", f.location) };
+                println!("FAIL {} ({}): {}{at}", display_path(&input.path), f.kind.describe(), f.message);
+                println!("     reproduce: cargo protocrash repro {target} {}", display_path(&input.path));
             }
-            crate::minimize::Replayed::Unreadable(e) => {
+            ReplayOutcome::Unreadable { message } => {
                 failing += 1;
-                println!("FAIL {}: unreadable: {e}", input.path.display());
+                println!("FAIL {}: unreadable: {message}", input.path.display());
             }
         }
     }

@@ -3,6 +3,8 @@
 //! extracted runtime, so the runtime's dependencies compile once per test run.
 #![allow(dead_code)]
 
+use protocrash_proto::layout::{SyncDir, WorkerDir};
+use protocrash_proto::stats::StatsView;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
@@ -57,14 +59,19 @@ impl Fixture {
         Out::from(self.cmd(args).output().unwrap())
     }
 
+    /// Worker 0 on node `t` of `target`'s default sync dir.
+    pub fn worker(&self, target: &str) -> WorkerDir {
+        SyncDir::new(self.path().join("fuzz/sync").join(target)).worker("t", 0)
+    }
+
     /// The sync-dir folder of worker 0 on node `t` for `target`.
     pub fn worker_dir(&self, target: &str) -> PathBuf {
-        self.path().join("fuzz/sync").join(target).join("t-0")
+        self.worker(target).path().to_path_buf()
     }
 
     /// The findings the worker recorded.
     pub fn findings(&self, target: &str) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(self.worker_dir(target).join("findings.json")).unwrap_or_default();
+        let text = std::fs::read_to_string(self.worker(target).findings_index()).unwrap_or_default();
         if text.is_empty() {
             return Vec::new();
         }
@@ -72,10 +79,10 @@ impl Fixture {
         v["findings"].as_array().unwrap().clone()
     }
 
-    /// A word of the worker's stats file.
-    pub fn stat(&self, target: &str, word: usize) -> u64 {
-        let bytes = std::fs::read(self.worker_dir(target).join("stats")).unwrap();
-        u64::from_le_bytes(bytes[word * 8..word * 8 + 8].try_into().unwrap())
+    /// The worker's stats file, through the typed view.
+    pub fn stats(&self, target: &str) -> StatsView {
+        let bytes = std::fs::read(self.worker(target).stats()).unwrap();
+        StatsView::decode(&bytes).expect("a valid stats file")
     }
 
     /// Files in `fuzz/artifacts/<target>`.
