@@ -171,9 +171,9 @@ pub fn merged_findings(dirs: &[WorkerDir]) -> Vec<Finding> {
 
 /// The findings a worker recorded (empty if none or unreadable).
 pub fn read_findings(dir: &WorkerDir) -> Vec<Finding> {
-    std::fs::read_to_string(dir.findings_index())
+    protocrash_proto::files::read_regular(&dir.findings_index(), 64 << 20)
         .ok()
-        .and_then(|t| FindingIndex::decode(&t).ok())
+        .and_then(|b| FindingIndex::decode(&String::from_utf8_lossy(&b)).ok())
         .map(|i| i.findings)
         .unwrap_or_default()
 }

@@ -5,8 +5,8 @@
 use anyhow::{bail, Context, Result};
 use memmap2::{Mmap, MmapMut};
 use protocrash_proto::coverage::{CoverageHeader, COVERAGE_HEADER};
+use protocrash_proto::files::{open_regular, Access};
 use protocrash_proto::stats::{self, StatField, StatsView, STATS_BYTES, STATS_WORDS};
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,7 +32,11 @@ impl StatsMap {
     }
 
     fn open_with(path: &Path, write: bool) -> Result<Option<StatsMap>> {
-        let file = match OpenOptions::new().read(true).write(write).open(path) {
+        let access = if write { Access::ReadWriteCreate } else { Access::Read };
+        if write && !path.exists() {
+            return Ok(None);
+        }
+        let file = match open_regular(path, access) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
@@ -97,7 +101,7 @@ impl StatsMap {
 /// The build id in a coverage map's header (None if missing or not a coverage map).
 pub fn coverage_build_id(path: &Path) -> Result<Option<u64>> {
     let mut header = [0u8; COVERAGE_HEADER];
-    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    let read = open_regular(path, Access::Read).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
     match read {
         Ok(()) => Ok(CoverageHeader::decode(&header).ok().map(|h| h.build_id)),
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof) => Ok(None),
@@ -109,7 +113,7 @@ pub fn coverage_build_id(path: &Path) -> Result<Option<u64>> {
 /// harness build `build_id` (any build when None); returns false if the file is missing,
 /// not a coverage map, or of another build.
 pub fn union_coverage(path: &Path, union: &mut Vec<u8>, build_id: Option<u64>) -> Result<bool> {
-    let file = match std::fs::File::open(path) {
+    let file = match open_regular(path, Access::Read) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),

@@ -341,3 +341,79 @@ fn junk_in_the_sync_dir_is_skipped_with_one_warning_each() {
     assert!(!text.contains(&named("a")), "a good entry is imported silently:\n{text}");
     assert_eq!(std::fs::read(&outside).unwrap(), b"OUTSIDE", "nothing outside is touched");
 }
+
+/// A sync dir is hostile ground: links planted in this node's own worker directory are
+/// refused (nothing written through them, the run stops with a message), and a FIFO or a
+/// garbage stats file in another node's directory neither hangs the master nor `status`.
+#[test]
+fn planted_links_and_fifos_in_the_sync_dir_are_never_written_through_or_waited_on() {
+    let fx = Fixture::new("findings");
+    let _slot = one_campaign_at_a_time();
+    let build = fx.run(&["build", "clean"]);
+    assert_eq!(build.code, Some(0), "{}", build.all());
+    let outside = fx.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let victim = fx.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let run = |sync: &Path| {
+        fx.run(&[
+            "run",
+            "clean",
+            "-j",
+            "1",
+            "--node",
+            "t",
+            "--plain",
+            "--seed",
+            "1",
+            "--runs",
+            "20000",
+            "--max-total-time",
+            "60s",
+            "--sync-dir",
+            sync.to_str().unwrap(),
+        ])
+    };
+    // This node's worker directory, its log and its queue, each a planted symlink.
+    let plants: [(&str, Box<dyn Fn(&Path)>); 3] = [
+        ("t-0", Box::new(|s: &Path| std::os::unix::fs::symlink(&outside, s.join("t-0")).unwrap())),
+        (
+            "worker.log",
+            Box::new(|s: &Path| {
+                std::fs::create_dir_all(s.join("t-0")).unwrap();
+                std::os::unix::fs::symlink(&victim, WorkerDir::at(s.join("t-0")).log()).unwrap();
+            }),
+        ),
+        (
+            "queue",
+            Box::new(|s: &Path| {
+                std::fs::create_dir_all(s.join("t-0")).unwrap();
+                std::os::unix::fs::symlink(&outside, WorkerDir::at(s.join("t-0")).queue()).unwrap();
+            }),
+        ),
+    ];
+    for (what, plant) in plants {
+        let sync = fx.path().join(format!("planted-{what}"));
+        std::fs::create_dir_all(&sync).unwrap();
+        plant(&sync);
+        let out = run(&sync);
+        assert_eq!(out.code, Some(2), "{what}: {}", out.all());
+        assert!(out.all().contains("symbolic link"), "{what}: {}", out.all());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "{what}: written through");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{what}: wrote outside the sync dir");
+    }
+
+    // Another node's junk: a FIFO named `coverage` beside a garbage `stats` file.
+    let sync = fx.path().join("peer-junk");
+    let evil = SyncDir::new(&sync).worker("evil", 0);
+    std::fs::create_dir_all(evil.path()).unwrap();
+    std::fs::write(evil.stats(), vec![0xa5u8; protocrash_proto::stats::STATS_BYTES]).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(evil.coverage()).status().unwrap().success());
+    let out = run(&sync);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let st = fx.run(&["status", "--json", "--sync-dir", sync.to_str().unwrap()]);
+    assert_eq!(st.code, Some(0), "one peer's garbage does not hide the campaign: {}", st.all());
+    let v: Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["execs"].as_u64(), Some(20_000), "{v}");
+    assert!(st.stderr.contains("skipping worker evil-0"), "{}", st.all());
+}

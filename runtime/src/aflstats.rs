@@ -37,7 +37,7 @@ impl AflStats {
     /// count from `campaign_start_ms`.
     pub fn new(dir: &WorkerDir, banner: &str, stats: &StatsFile, campaign_start_ms: u64, now_ms: u64) -> AflStats {
         let path = dir.plot_data();
-        let plot = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok().map(|mut f| {
+        let plot = protocrash_proto::files::open_regular(&path, protocrash_proto::files::Access::Append).ok().map(|mut f| {
             if f.metadata().map(|m| m.len() == 0).unwrap_or(false) {
                 let _ = f.write_all(PLOT_HEADER.as_bytes());
             }

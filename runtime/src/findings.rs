@@ -12,6 +12,9 @@ use protocrash_proto::naming::signature_id;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The largest `findings.json` read back (a planted giant is not loaded).
+const INDEX_LIMIT: u64 = 64 << 20;
+
 /// The findings of one worker.
 pub struct FindingStore {
     worker_dir: WorkerDir,
@@ -28,7 +31,8 @@ pub struct FindingStore {
 impl FindingStore {
     /// Opens the store, carrying on with the findings of earlier runs.
     pub fn open(worker_dir: &WorkerDir, artifact_dir: &Path) -> FindingStore {
-        let index = std::fs::read_to_string(worker_dir.findings_index())
+        let index = protocrash_proto::files::read_regular(&worker_dir.findings_index(), INDEX_LIMIT)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok()
             .and_then(|t| match FindingIndex::decode(&t) {
                 Ok(idx) => Some(idx),
@@ -94,7 +98,7 @@ impl FindingStore {
         let name = Finding::file_name(report.kind, &id);
         let folder = self.worker_dir.findings(report.kind);
         let rel = format!("{}/{name}", report.kind.folder());
-        if let Err(e) = std::fs::create_dir_all(&folder)
+        if let Err(e) = protocrash_proto::files::ensure_dir(&folder)
             .and_then(|_| write_atomic(&folder.join(&name), input))
             .and_then(|_| write_atomic(&folder.join(format!("{name}.txt")), report.render().as_bytes()))
         {

@@ -35,7 +35,7 @@ impl Workspace {
     fn open(cfg: &WorkerConfig) -> Result<Workspace, String> {
         let dir = cfg.worker();
         let queue = dir.queue();
-        std::fs::create_dir_all(&queue).map_err(|e| format!("cannot create {}: {e}", queue.display()))?;
+        protocrash_proto::files::ensure_dir(&queue).map_err(|e| e.to_string())?;
         clean_temp_files(&queue);
         let counters = CounterMap::registered();
         if counters.len() == 0 {

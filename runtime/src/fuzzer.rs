@@ -334,7 +334,8 @@ impl<'a> Fuzzer<'a> {
 
     /// Carries on with what earlier children of this worker learned.
     fn load_learned(&mut self) {
-        let Ok(text) = std::fs::read_to_string(self.cfg.worker().learned_dict()) else { return };
+        let Ok(bytes) = protocrash_proto::files::read_regular(&self.cfg.worker().learned_dict(), 16 << 20) else { return };
+        let text = String::from_utf8_lossy(&bytes);
         let Ok(tokens) = protocrash_proto::dict::parse(&text) else { return };
         // Counts are in the comment above each token.
         let counts = text.lines().filter_map(|l| l.strip_prefix("# ")?.strip_suffix(" new inputs")?.parse().ok());

@@ -5,7 +5,7 @@
 use memmap2::MmapMut;
 use protocrash_proto::coverage::{CoverageHeader, COVERAGE_HEADER};
 use protocrash_proto::stats::{self, StatField, STATS_BYTES, STATS_WORDS};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -14,8 +14,9 @@ pub struct StatsFile {
     map: MmapMut,
 }
 
+/// Opens one of the worker's mapped files: never through a symlink, never a FIFO.
 fn open_rw(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+    protocrash_proto::files::open_regular(path, protocrash_proto::files::Access::ReadWriteCreate)
 }
 
 fn map_shared(file: &File) -> std::io::Result<MmapMut> {

@@ -7,6 +7,7 @@ use super::CampaignConfig;
 use crate::shm::StatsMap;
 use anyhow::{Context, Result};
 use protocrash_proto::config::{WorkerConfig, WORKER_ENV};
+use protocrash_proto::files::{open_regular, Access};
 use protocrash_proto::layout::WorkerDir;
 use protocrash_proto::stats::{StatField, StatsView};
 use protocrash_proto::PROTOCOL_VERSION;
@@ -39,8 +40,7 @@ impl Worker {
     /// it carry on (this campaign's figures are their growth).
     pub fn new(cfg: &CampaignConfig, index: usize, share: u64) -> Result<Worker> {
         let dir = cfg.sync.worker(&cfg.node, index);
-        std::fs::create_dir_all(dir.path())
-            .with_context(|| format!("cannot create the worker directory {}", dir.path().display()))?;
+        protocrash_proto::files::ensure_dir(dir.path()).context("cannot set up the worker directory")?;
         let before = StatsMap::open(&dir.stats())?.map(|s| s.view());
         Ok(Worker {
             index,
@@ -89,13 +89,8 @@ impl Worker {
         // The first start of a campaign begins a fresh log; a restart appends to it.
         let first = self.life.restarts == 0;
         let log = self.dir.log();
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(!first)
-            .truncate(first)
-            .open(&log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
+        let access = if first { Access::Truncate } else { Access::Append };
+        let log_file = open_regular(&log, access).with_context(|| format!("cannot create {}", log.display()))?;
         if first {
             self.log_pos = 0;
         }
@@ -165,7 +160,7 @@ impl Worker {
 
     /// New complete lines of the worker's log.
     pub fn new_log_lines(&mut self) -> Vec<String> {
-        let Ok(mut f) = std::fs::File::open(self.dir.log()) else {
+        let Ok(mut f) = open_regular(&self.dir.log(), Access::Read) else {
             return Vec::new();
         };
         let mut buf = String::new();
@@ -181,7 +176,16 @@ impl Worker {
 
     /// The last 20 lines of its log.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.log()).unwrap_or_default();
+        // The end of the log only: it may be long, and another user's file is not trusted.
+        let bytes = open_regular(&self.dir.log(), Access::Read)
+            .and_then(|mut f| {
+                let len = f.metadata()?.len();
+                f.seek(SeekFrom::Start(len.saturating_sub(64 << 10)))?;
+                let mut b = Vec::new();
+                f.read_to_end(&mut b).map(|_| b)
+            })
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }

@@ -9,7 +9,8 @@ pub fn run(args: PlotArgs) -> Result<ExitCode> {
     let sync_dir = super::sync_dir_of(args.sync_dir, &args.project, args.target.as_deref())?;
     let mut series = Vec::new();
     for d in crate::aggregate::worker_dirs(&sync_dir) {
-        if let Ok(text) = std::fs::read_to_string(d.plot_data()) {
+        if let Ok(bytes) = protocrash_proto::files::read_regular(&d.plot_data(), 256 << 20) {
+            let text = String::from_utf8_lossy(&bytes);
             series.push(plot::parse_plot_data(&text));
         }
     }

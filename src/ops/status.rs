@@ -49,9 +49,9 @@ pub fn read(sync: &SyncDir) -> Result<CampaignStatus> {
             sync.root().display()
         );
     }
-    let timeout = std::fs::read_to_string(sync.campaign_file())
+    let timeout = protocrash_proto::files::read_regular(&sync.campaign_file(), 1 << 20)
         .ok()
-        .and_then(|t| CampaignFile::decode(&t).ok())
+        .and_then(|b| CampaignFile::decode(&String::from_utf8_lossy(&b)).ok())
         .map_or(Duration::from_secs(1), |c| Duration::from_millis(c.timeout_ms));
     let grace = heartbeat_grace(timeout);
     let mut workers = Vec::new();
