@@ -375,7 +375,8 @@ fn planted_links_and_fifos_in_the_sync_dir_are_never_written_through_or_waited_o
         ])
     };
     // This node's worker directory, its log and its queue, each a planted symlink.
-    let plants: [(&str, Box<dyn Fn(&Path)>); 3] = [
+    type Plant<'a> = Box<dyn Fn(&Path) + 'a>;
+    let plants: [(&str, Plant); 3] = [
         ("t-0", Box::new(|s: &Path| std::os::unix::fs::symlink(&outside, s.join("t-0")).unwrap())),
         (
             "worker.log",
