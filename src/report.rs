@@ -82,6 +82,17 @@ pub struct TargetRow {
     pub findings: Vec<FindingRow>,
 }
 
+impl TargetStatus {
+    /// Lower-case name, as in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetStatus::Clean => "clean",
+            TargetStatus::Findings => "findings",
+            TargetStatus::Error => "error",
+        }
+    }
+}
+
 impl TargetRow {
     /// A row with no figures yet.
     pub fn empty(name: &str) -> TargetRow {
@@ -166,11 +177,7 @@ pub fn summary_text(rows: &[TargetRow]) -> String {
             r.crashes,
             r.hangs,
             r.ooms,
-            r.error.as_deref().map(|_| "ERROR").unwrap_or(match r.status {
-                TargetStatus::Clean => "CLEAN",
-                TargetStatus::Findings => "FINDINGS",
-                TargetStatus::Error => "ERROR",
-            }),
+            if r.error.is_some() { "ERROR".to_string() } else { r.status.name().to_uppercase() },
         );
     }
     for r in rows {
@@ -207,7 +214,7 @@ pub fn summary_markdown(rows: &[TargetRow], code: u8) -> String {
         s += &format!(
             "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.name,
-            serde_json::to_value(r.status).expect("a status serialises").as_str().unwrap_or_default(),
+            r.status.name(),
             human(r.execs as f64),
             human(r.execs_per_sec),
             r.edges,

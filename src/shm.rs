@@ -32,10 +32,7 @@ impl StatsMap {
     }
 
     fn open_with(path: &Path, write: bool) -> Result<Option<StatsMap>> {
-        let access = if write { Access::ReadWriteCreate } else { Access::Read };
-        if write && !path.exists() {
-            return Ok(None);
-        }
+        let access = if write { Access::ReadWrite } else { Access::Read };
         let file = match open_regular(path, access) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

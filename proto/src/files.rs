@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 pub enum Access {
     /// Read only.
     Read,
+    /// Read and write, never created (the master's view of a worker's stats).
+    ReadWrite,
     /// Read and write, created if missing (the worker's mapped files).
     ReadWriteCreate,
     /// Written from the start, created if missing, truncated (a fresh log).
@@ -31,6 +33,7 @@ pub fn open_regular(path: &Path, access: Access) -> std::io::Result<fs::File> {
     let mut o = fs::OpenOptions::new();
     match access {
         Access::Read => o.read(true),
+        Access::ReadWrite => o.read(true).write(true),
         Access::ReadWriteCreate => o.read(true).write(true).create(true),
         Access::Truncate => o.write(true).create(true).truncate(true),
         Access::Append => o.append(true).create(true),
@@ -190,7 +193,7 @@ mod tests {
         let victim = dir.join("victim");
         fs::write(&victim, b"precious").unwrap();
         std::os::unix::fs::symlink(&victim, dir.join("log")).unwrap();
-        for access in [Access::Read, Access::ReadWriteCreate, Access::Truncate, Access::Append] {
+        for access in [Access::Read, Access::ReadWrite, Access::ReadWriteCreate, Access::Truncate, Access::Append] {
             let err = open_regular(&dir.join("log"), access).unwrap_err();
             assert!(err.to_string().contains("symbolic link"), "{err}");
         }
