@@ -28,6 +28,9 @@ pub enum WorkerStatus {
     Restarting,
     /// Died too often right after start; left stopped.
     Dead,
+    /// Its file says it runs, but no master holds its node's lock: the run that drove it was
+    /// killed without a clean stop.
+    Orphaned,
 }
 
 impl WorkerStatus {
@@ -52,6 +55,7 @@ impl WorkerStatus {
             WorkerStatus::Inactive => "inactive",
             WorkerStatus::Restarting => "restarting",
             WorkerStatus::Dead => "dead",
+            WorkerStatus::Orphaned => "orphaned",
         }
     }
 }

@@ -13,6 +13,9 @@ use crate::project::Project;
 use crate::wrapper::{INNER_ENV, SKIP_ENV, WRAPPER_ENV};
 use anyhow::{bail, Context, Result};
 use cargo_metadata::{MetadataCommand, PackageId};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -129,7 +132,13 @@ pub fn build(project: &Project, targets: &[String], opts: &BuildOptions) -> Resu
 /// Runs cargo with JSON messages on stdout (rendered diagnostics are echoed as cargo would
 /// print them) and cargo's own progress and errors on the inherited stderr.
 fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTreeMap<String, PathBuf>> {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("cannot run cargo")?;
+    use std::os::unix::process::CommandExt;
+    // Cargo and its rustc jobs run in their own process group, which the guard below stops
+    // when the master is interrupted (a SIGINT or SIGTERM to the master alone must not leave
+    // a build running).
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).process_group(0).spawn().context("cannot run cargo")?;
+    let guard = BuildGuard::start(child.id())?;
     let stdout = child.stdout.take().expect("piped");
     let mut bins = BTreeMap::new();
     // Targets (or other crates) with compile errors, to name them in the message.
@@ -159,6 +168,9 @@ fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTree
         }
     }
     let status = child.wait().context("cannot wait for cargo")?;
+    if guard.finish() {
+        bail!("interrupted: the build was stopped (cargo and its jobs); nothing was fuzzed");
+    }
     if !status.success() {
         let named: Vec<&String> = failed.iter().filter(|f| targets.contains(f)).collect();
         let what = match (named.is_empty(), failed.is_empty()) {
@@ -174,6 +186,60 @@ fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTree
         }
     }
     Ok(bins)
+}
+
+/// Stops a build's process group when the master gets SIGINT, SIGTERM or SIGHUP: SIGTERM
+/// first, SIGKILL two seconds later if cargo is still there.
+struct BuildGuard {
+    done: Arc<AtomicBool>,
+    interrupted: Arc<AtomicBool>,
+    ids: Vec<signal_hook::SigId>,
+    watcher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BuildGuard {
+    fn start(pid: u32) -> Result<BuildGuard> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let mut ids = Vec::new();
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            ids.push(signal_hook::flag::register(sig, Arc::clone(&interrupted))?);
+        }
+        let (flag, finished) = (Arc::clone(&interrupted), Arc::clone(&done));
+        let watcher = std::thread::spawn(move || {
+            use nix::sys::signal::{killpg, Signal};
+            let group = nix::unistd::Pid::from_raw(pid as i32);
+            let mut since: Option<std::time::Instant> = None;
+            // A poll of two flags every 50 ms: the build takes seconds to minutes.
+            while !finished.load(Ordering::Acquire) {
+                if flag.load(Ordering::Relaxed) {
+                    let first = *since.get_or_insert_with(std::time::Instant::now);
+                    let sig = if first.elapsed() < Duration::from_secs(2) { Signal::SIGTERM } else { Signal::SIGKILL };
+                    let _ = killpg(group, sig);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Ok(BuildGuard { done, interrupted, ids, watcher: Some(watcher) })
+    }
+
+    /// Ends the guard after cargo was reaped; true if the build was interrupted.
+    fn finish(self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for BuildGuard {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
+        }
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 /// Crate names reachable from the fuzz package only through the runtime: these are built

@@ -1,17 +1,24 @@
 //! Layout of a worker's `stats` file: a fixed array of little-endian `u64` words, mapped
 //! shared by the worker (writer) and the master (reader). Word 0 is a magic, word 1 the
-//! layout version; every other word is a [`StatField`]. Readers view it as `&[AtomicU64]`.
+//! layout version; words 2..32 are [`StatField`]s; words 32..64 hold the text of the first
+//! write that failed in the sync dir ([`FAULT_TEXT_WORD`]), so that a worker on a full disk
+//! can still tell the master why. Readers view it as `&[AtomicU64]`.
 
 use std::time::Duration;
 
 /// First word of a stats file ("PCSTATS1" as little-endian bytes).
 pub const STATS_MAGIC: u64 = u64::from_le_bytes(*b"PCSTATS1");
 /// Layout version, bumped whenever a field moves.
-pub const STATS_VERSION: u64 = 1;
+pub const STATS_VERSION: u64 = 2;
 /// Number of `u64` words in the file.
-pub const STATS_WORDS: usize = 32;
+pub const STATS_WORDS: usize = 64;
 /// Size of the file in bytes.
 pub const STATS_BYTES: usize = STATS_WORDS * 8;
+/// First word of the fault text: UTF-8 bytes, [`StatField::FaultLen`] long, little-endian
+/// within each word.
+pub const FAULT_TEXT_WORD: usize = 32;
+/// Most bytes of fault text kept.
+pub const FAULT_TEXT_BYTES: usize = (STATS_WORDS - FAULT_TEXT_WORD) * 8;
 
 /// One counter or control word of the stats file. The discriminant is its word index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +67,11 @@ pub enum StatField {
     Pid = 21,
     /// Executions completed by earlier runs of this worker directory (resume base).
     PriorExecs = 22,
+    /// Writes in the sync dir (queue entries, findings, reports, `fuzzer_stats`…) that
+    /// failed: the master stops the campaign on the first.
+    WriteFailures = 23,
+    /// Length of the fault text (0 = none yet); stored with `Release` after the text.
+    FaultLen = 24,
 }
 
 impl StatField {
@@ -168,6 +180,18 @@ impl StatsView {
         now_ms.saturating_sub(self.get(StatField::HeartbeatMs))
     }
 
+    /// Writes that failed, and the text of the first one (what, where, why).
+    pub fn write_failure(&self) -> Option<(u64, String)> {
+        let count = self.get(StatField::WriteFailures);
+        if count == 0 {
+            return None;
+        }
+        let len = (self.get(StatField::FaultLen) as usize).min(FAULT_TEXT_BYTES);
+        let bytes: Vec<u8> = self.words[FAULT_TEXT_WORD..].iter().flat_map(|w| w.to_le_bytes()).take(len).collect();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Some((count, if text.is_empty() { "a write in the sync dir failed".into() } else { text }))
+    }
+
     /// Whether the worker says it runs but has not beaten for longer than `grace`.
     pub fn is_inactive(&self, now_ms: u64, grace: Duration) -> bool {
         self.state() == WorkerState::Running && self.heartbeat_age_ms(now_ms) > grace.as_millis() as u64
@@ -209,10 +233,12 @@ mod tests {
             StatField::MapSize,
             StatField::Pid,
             StatField::PriorExecs,
+            StatField::WriteFailures,
+            StatField::FaultLen,
         ];
         let mut seen = std::collections::HashSet::new();
         for f in all {
-            assert!(f.index() >= 2 && f.index() < STATS_WORDS, "{f:?}");
+            assert!(f.index() >= 2 && f.index() < FAULT_TEXT_WORD, "{f:?}");
             assert!(seen.insert(f.index()), "{f:?} reuses a word");
         }
     }
@@ -256,6 +282,27 @@ mod tests {
         let done = view(&[(StatField::State, WorkerState::Done as u64), (StatField::HeartbeatMs, 1)]);
         assert!(!done.is_inactive(99_000, grace), "a finished worker is not inactive");
         assert!(!view(&[(StatField::HeartbeatMs, 1)]).is_inactive(99_000, grace), "init may take long");
+    }
+
+    /// Packs `text` into fault words as a writer does.
+    fn with_fault(mut v: StatsView, count: u64, text: &str) -> StatsView {
+        v.words[StatField::WriteFailures.index()] = count;
+        v.words[StatField::FaultLen.index()] = text.len() as u64;
+        for (i, chunk) in text.as_bytes().chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            v.words[FAULT_TEXT_WORD + i] = u64::from_le_bytes(b);
+        }
+        v
+    }
+
+    #[test]
+    fn the_first_write_failure_reads_back_with_its_count() {
+        assert_eq!(view(&[]).write_failure(), None);
+        let v = with_fault(view(&[]), 3, "could not write /s/vm-0/queue/x: No space left on device");
+        assert_eq!(v.write_failure(), Some((3, "could not write /s/vm-0/queue/x: No space left on device".into())));
+        let lying = with_fault(view(&[]), 1, "");
+        assert!(lying.write_failure().unwrap().1.contains("failed"), "a count without text still says something");
     }
 
     #[test]

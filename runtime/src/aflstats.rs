@@ -7,6 +7,7 @@
 //! - `plot_data`: one comma-separated line per interval, appended, under AFL++'s header.
 
 use crate::statsfile::{CoverageFile, StatsFile};
+use crate::statsfile::write_failed;
 use crate::util::write_atomic;
 use protocrash_proto::layout::WorkerDir;
 use protocrash_proto::stats::StatField;
@@ -37,12 +38,15 @@ impl AflStats {
     /// count from `campaign_start_ms`.
     pub fn new(dir: &WorkerDir, banner: &str, stats: &StatsFile, campaign_start_ms: u64, now_ms: u64) -> AflStats {
         let path = dir.plot_data();
-        let plot = protocrash_proto::files::open_regular(&path, protocrash_proto::files::Access::Append).ok().map(|mut f| {
-            if f.metadata().map(|m| m.len() == 0).unwrap_or(false) {
-                let _ = f.write_all(PLOT_HEADER.as_bytes());
-            }
-            f
-        });
+        let plot = protocrash_proto::files::open_regular(&path, protocrash_proto::files::Access::Append)
+            .and_then(|mut f| {
+                if f.metadata()?.len() == 0 {
+                    f.write_all(PLOT_HEADER.as_bytes())?;
+                }
+                Ok(f)
+            })
+            .map_err(|e| write_failed(&format!("could not write {}: {e}", path.display())))
+            .ok();
         AflStats {
             dir: dir.clone(),
             banner: banner.to_string(),
@@ -63,12 +67,18 @@ impl AflStats {
         }
         self.last_write_ms = now_ms;
         let f = Figures::read(stats, coverage, self.start_ms, self.start_execs, now_ms);
-        let _ = write_atomic(&self.dir.fuzzer_stats(), f.fuzzer_stats(&self.banner).as_bytes());
+        let path = self.dir.fuzzer_stats();
+        if let Err(e) = write_atomic(&path, f.fuzzer_stats(&self.banner).as_bytes()) {
+            write_failed(&format!("could not write {}: {e}", path.display()));
+        }
         let recent = rate(f.execs.saturating_sub(self.last_execs), now_ms.saturating_sub(self.last_ms));
         (self.last_ms, self.last_execs) = (now_ms, f.execs);
         if let Some(plot) = &mut self.plot {
             let t = now_ms.saturating_sub(self.campaign_start_ms) / 1000;
-            let _ = plot.write_all(f.plot_line(t, recent).as_bytes());
+            if let Err(e) = plot.write_all(f.plot_line(t, recent).as_bytes()) {
+                write_failed(&format!("could not write {}: {e}", self.dir.plot_data().display()));
+                self.plot = None;
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::shared::RawReport;
 use crate::report::Report;
 use crate::watchdog::Verdict;
+use crate::statsfile::write_failed;
 use crate::util::{now_ms, write_atomic};
 use protocrash_proto::finding::{Finding, FindingIndex, FindingKind, FINDINGS_VERSION};
 use protocrash_proto::layout::WorkerDir;
@@ -98,22 +99,40 @@ impl FindingStore {
         let name = Finding::file_name(report.kind, &id);
         let folder = self.worker_dir.findings(report.kind);
         let rel = format!("{}/{name}", report.kind.folder());
-        if let Err(e) = protocrash_proto::files::ensure_dir(&folder)
-            .and_then(|_| write_atomic(&folder.join(&name), input))
+        let in_sync = folder.join(&name);
+        let synced = match protocrash_proto::files::ensure_dir(&folder)
+            .and_then(|_| write_atomic(&in_sync, input))
             .and_then(|_| write_atomic(&folder.join(format!("{name}.txt")), report.render().as_bytes()))
         {
-            crate::log::warn(&format!("could not save {} in {}: {e}", report.kind.describe(), folder.display()));
-        }
+            Ok(()) => true,
+            Err(e) => {
+                write_failed(&format!(
+                    "could not save a {} ({} bytes) in {}: {e}",
+                    report.kind.describe(),
+                    input.len(),
+                    folder.display()
+                ));
+                false
+            }
+        };
         let artifact = self.artifact_dir.join(&name);
-        if let Err(e) =
-            std::fs::create_dir_all(&self.artifact_dir).and_then(|_| write_atomic(&self.artifact_dir.join(&name), input))
-        {
-            crate::log::warn(&format!(
-                "could not copy the reproducer to {}: {e}; it is kept in {}",
-                self.artifact_dir.display(),
-                folder.join(&name).display()
-            ));
-        }
+        // A reproducer already there (the user's, or an earlier run's) is the same bug: it
+        // stays as it is.
+        let copied = artifact.exists()
+            || match std::fs::create_dir_all(&self.artifact_dir).and_then(|_| write_atomic(&artifact, input)) {
+                Ok(()) => true,
+                Err(e) => {
+                    let kept = if synced { format!("it is kept in {}", in_sync.display()) } else { "it is lost".into() };
+                    write_failed(&format!("could not copy a reproducer to {}: {e}; {kept}", self.artifact_dir.display()));
+                    false
+                }
+            };
+        // Where the reproducer really is: the summary never names a file that was not written.
+        let artifact = match (copied, synced) {
+            (true, _) => artifact.display().to_string(),
+            (false, true) => in_sync.display().to_string(),
+            (false, false) => String::new(),
+        };
         self.by_signature.insert(report.signature.clone(), self.index.findings.len());
         self.index.findings.push(Finding {
             signature: report.signature.clone(),
@@ -127,7 +146,7 @@ impl FindingStore {
             first_seen_ms: now,
             last_seen_ms: now,
             file: rel,
-            artifact: artifact.display().to_string(),
+            artifact,
             size: input.len() as u64,
         });
         self.save_index();
@@ -137,7 +156,7 @@ impl FindingStore {
     fn save_index(&mut self) {
         self.saved_ms = now_ms();
         if let Err(e) = write_atomic(&self.worker_dir.findings_index(), self.index.encode().as_bytes()) {
-            crate::log::warn(&format!("could not update findings.json: {e}"));
+            write_failed(&format!("could not update {}: {e}", self.worker_dir.findings_index().display()));
         }
     }
 }

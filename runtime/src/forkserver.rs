@@ -25,7 +25,7 @@ use std::time::Duration;
 
 /// The worker's files and shared memory.
 struct Workspace {
-    stats: StatsFile,
+    stats: &'static StatsFile,
     coverage: CoverageFile,
     region: SharedRegion,
     findings: FindingStore,
@@ -43,6 +43,7 @@ impl Workspace {
         }
         let stats_path = dir.stats();
         let stats = StatsFile::open(&stats_path).map_err(|e| format!("cannot map {}: {e}", stats_path.display()))?;
+        let stats = crate::statsfile::install(stats);
         let cov_path = dir.coverage();
         let coverage = CoverageFile::open(&cov_path, counters.len(), build_id(counters.len()))
             .map_err(|e| format!("cannot map {}: {e}", cov_path.display()))?;
@@ -104,7 +105,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     let limits = Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 };
     let mut penalties = Penalties::default();
     let start = if cfg.campaign_start_ms > 0 { cfg.campaign_start_ms } else { now_ms() };
-    let mut afl = AflStats::new(&cfg.worker(), &cfg.target, &ws.stats, start, now_ms());
+    let mut afl = AflStats::new(&cfg.worker(), &cfg.target, ws.stats, start, now_ms());
     let mut generation = 0u64;
     let mut fruitless = 0;
     let mut internal_panics = 0;
@@ -133,7 +134,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         let heartbeat = || {
             let now = now_ms();
             ws.stats.set(StatField::HeartbeatMs, now);
-            afl.tick(&ws.stats, &ws.coverage, now, false);
+            afl.tick(ws.stats, &ws.coverage, now, false);
         };
         let end = match watch(&child, seq, ws.region.record(), &limits, heartbeat) {
             Ok(end) => end,
@@ -190,7 +191,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         generation += 1;
     }
     ws.findings.flush();
-    afl.tick(&ws.stats, &ws.coverage, now_ms(), true);
+    afl.tick(ws.stats, &ws.coverage, now_ms(), true);
     ws.stats.set(StatField::State, WorkerState::Done as u64);
     0
 }
@@ -208,7 +209,7 @@ fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, penalties: &
     if cfg.rss_limit_mb > 0 {
         crate::alloc::set_limit((cfg.rss_limit_mb << 20) as usize);
     }
-    let shared = Shared { region: &ws.region, stats: &ws.stats, coverage: &ws.coverage, penalties };
+    let shared = Shared { region: &ws.region, stats: ws.stats, coverage: &ws.coverage, penalties };
     Fuzzer::new(cfg, target, shared, generation).run();
     process::exit_now(CHILD_DONE)
 }

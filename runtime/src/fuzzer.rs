@@ -21,8 +21,45 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-/// Executions between checks of the stop flag, stats publication and scheduling upkeep.
+/// Most executions between checks of the stop flag, stats publication and scheduling
+/// upkeep; a slow target gets fewer (see `Upkeep`).
 const PERIOD: u64 = 1024;
+/// Time aimed at between two upkeeps: a stop request or a sync interval is seen within
+/// about this (plus one execution), whatever the target's speed.
+const UPKEEP_EVERY_MS: u64 = 20;
+
+/// When the next upkeep is due: a countdown of executions, re-sized at each upkeep so that
+/// upkeeps come about every `UPKEEP_EVERY_MS` (1,024 executions on a fast target, every
+/// execution on one that takes seconds), without reading the clock per execution.
+struct Upkeep {
+    period: u64,
+    left: u64,
+    last_ms: u64,
+    /// Upkeeps so far (the rarer chores run every 64th).
+    count: u64,
+}
+
+impl Upkeep {
+    fn new() -> Upkeep {
+        Upkeep { period: 1, left: 1, last_ms: now_ms(), count: 0 }
+    }
+
+    /// Counts one execution; true when an upkeep is due.
+    #[inline]
+    fn tick(&mut self) -> bool {
+        self.left -= 1;
+        self.left == 0
+    }
+
+    /// Re-sizes the period from the time the last one took.
+    fn rearm(&mut self, now: u64) {
+        let took = now.saturating_sub(self.last_ms).max(1);
+        let scaled = self.period.saturating_mul(UPKEEP_EVERY_MS) / took;
+        // At most doubling per step: one quick execution after slow ones is not a trend.
+        self.period = scaled.clamp(1, (self.period * 2).min(PERIOD));
+        (self.left, self.last_ms, self.count) = (self.period, now, self.count + 1);
+    }
+}
 /// Smallest starting length limit.
 const MIN_LEN_LIMIT: usize = 8;
 
@@ -106,6 +143,7 @@ pub struct Fuzzer<'a> {
     /// The other workers' queues.
     peers: Peers,
     last_sync_ms: u64,
+    upkeep: Upkeep,
 }
 
 /// Most executions one input-to-state stage may spend.
@@ -153,6 +191,7 @@ impl<'a> Fuzzer<'a> {
             strategy: Strategy::for_variant(cfg.variant),
             peers: Peers::new(&cfg.sync_dir, &cfg.worker_dir, cfg.max_len),
             last_sync_ms: 0,
+            upkeep: Upkeep::new(),
             shared,
         }
     }
@@ -169,7 +208,7 @@ impl<'a> Fuzzer<'a> {
         self.shared.stats.set(StatField::State, WorkerState::Running as u64);
         self.publish();
         while self.execs < self.budget_end {
-            if self.execs.is_multiple_of(PERIOD) && self.upkeep() {
+            if self.upkeep.tick() && self.upkeep() {
                 break;
             }
             self.fuzz_one();
@@ -360,8 +399,10 @@ impl<'a> Fuzzer<'a> {
             text += &protocrash_proto::dict::format_token(&format!("learned_{i}"), t);
             text.push('\n');
         }
-        if write_atomic(&self.cfg.worker().learned_dict(), text.as_bytes()).is_ok() {
-            self.learned_dirty = false;
+        let path = self.cfg.worker().learned_dict();
+        match write_atomic(&path, text.as_bytes()) {
+            Ok(()) => self.learned_dirty = false,
+            Err(e) => crate::statsfile::write_failed(&format!("could not write {}: {e}", path.display())),
         }
     }
 
@@ -446,8 +487,9 @@ impl<'a> Fuzzer<'a> {
         // by other workers); a restarted child re-finding old coverage exports nothing.
         if export && grew {
             if let Err(e) = self.outbox.export(input, cov_hash) {
-                crate::log::warn(&format!(
-                    "could not write to {}: {e}; the input stays in memory only",
+                crate::statsfile::write_failed(&format!(
+                    "could not write a corpus entry ({} bytes) to {}: {e}",
+                    input.len(),
                     self.outbox.dir().display()
                 ));
             }
@@ -456,18 +498,21 @@ impl<'a> Fuzzer<'a> {
 
     /// Periodic work; returns true when the child should stop.
     fn upkeep(&mut self) -> bool {
+        let now = now_ms();
+        self.upkeep.rearm(now);
         if self.shared.stats.get(StatField::Stop) != 0 {
             return true;
         }
-        if self.queue.is_dirty() || self.execs.is_multiple_of(PERIOD * 64) {
+        let chores = self.upkeep.count.is_multiple_of(64);
+        if self.queue.is_dirty() || chores {
             self.queue.refresh();
         }
         let interval = self.cfg.sync_interval_ms;
-        if interval > 0 && now_ms().saturating_sub(self.last_sync_ms) >= interval {
+        if interval > 0 && now.saturating_sub(self.last_sync_ms) >= interval {
             self.import(false);
         }
         // Often enough that a child killed by a finding loses little of what it learned.
-        if self.execs.is_multiple_of(PERIOD * 64) {
+        if chores {
             self.save_learned();
         }
         // Length control: when a while passes without new coverage, allow longer inputs.

@@ -6,8 +6,10 @@ use memmap2::MmapMut;
 use protocrash_proto::coverage::{CoverageHeader, COVERAGE_HEADER};
 use protocrash_proto::stats::{self, StatField, STATS_BYTES, STATS_WORDS};
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 /// A mapped `stats` file.
 pub struct StatsFile {
@@ -17,6 +19,21 @@ pub struct StatsFile {
 /// Opens one of the worker's mapped files: never through a symlink, never a FIFO.
 fn open_rw(path: &Path) -> std::io::Result<File> {
     protocrash_proto::files::open_regular(path, protocrash_proto::files::Access::ReadWriteCreate)
+}
+
+/// Sizes a fresh map file with its blocks reserved: a sparse file on a full disk would map
+/// fine and then kill the worker with SIGBUS at the first store to an unbacked page; this way
+/// a full disk is an error at start-up, with its name.
+fn allocate(file: &File, len: u64) -> std::io::Result<()> {
+    file.set_len(0)?;
+    // SAFETY: posix_fallocate reads no memory of ours; the descriptor is open for writing.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    match rc {
+        0 => Ok(()),
+        // A file system without fallocate (some network ones): a plain length, as before.
+        libc::EOPNOTSUPP | libc::EINVAL => file.set_len(len),
+        e => Err(std::io::Error::from_raw_os_error(e)),
+    }
 }
 
 fn map_shared(file: &File) -> std::io::Result<MmapMut> {
@@ -32,8 +49,7 @@ impl StatsFile {
         let file = open_rw(path)?;
         let fresh = file.metadata()?.len() != STATS_BYTES as u64;
         if fresh {
-            file.set_len(0)?;
-            file.set_len(STATS_BYTES as u64)?;
+            allocate(&file, STATS_BYTES as u64)?;
         }
         let stats = StatsFile { map: map_shared(&file)? };
         let w = stats.words();
@@ -72,6 +88,40 @@ impl StatsFile {
     pub fn add(&self, f: StatField, v: u64) {
         self.field(f).fetch_add(v, Ordering::Relaxed);
     }
+
+    /// Counts a failed write; the first one's text goes where the master reads it (this
+    /// map lives in memory even when the disk under it is full). Async-signal-safe apart
+    /// from nothing: atomics only.
+    pub fn record_write_failure(&self, text: &str) {
+        if self.field(StatField::WriteFailures).fetch_add(1, Ordering::AcqRel) != 0 {
+            return;
+        }
+        let bytes = &text.as_bytes()[..text.len().min(stats::FAULT_TEXT_BYTES)];
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.words()[stats::FAULT_TEXT_WORD + i].store(u64::from_le_bytes(word), Ordering::Relaxed);
+        }
+        self.field(StatField::FaultLen).store(bytes.len() as u64, Ordering::Release);
+    }
+}
+
+/// The worker's stats map, once the fork server opened it: the one place a failed write is
+/// reported from, in the fork server or a fuzzing child (the mapping is inherited by `fork`).
+static WORKER_STATS: OnceLock<&'static StatsFile> = OnceLock::new();
+
+/// Makes `stats` the worker's map for [`write_failed`]; it lives as long as the process.
+pub fn install(stats: StatsFile) -> &'static StatsFile {
+    let leaked: &'static StatsFile = Box::leak(Box::new(stats));
+    WORKER_STATS.get_or_init(|| leaked)
+}
+
+/// A write in the sync dir failed: logged, and told to the master through the stats map.
+pub fn write_failed(text: &str) {
+    crate::log::error(text);
+    if let Some(stats) = WORKER_STATS.get() {
+        stats.record_write_failure(text);
+    }
 }
 
 /// A mapped `coverage` file: the buckets ever seen per edge.
@@ -95,8 +145,7 @@ impl CoverageFile {
             None
         };
         if current != Some(want) {
-            file.set_len(0)?;
-            file.set_len(total)?;
+            allocate(&file, total)?;
         }
         let mut map = map_shared(&file)?;
         map[..COVERAGE_HEADER].copy_from_slice(&want.encode());

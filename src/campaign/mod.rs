@@ -4,6 +4,7 @@
 //! copies new corpus entries into `fuzz/corpus/<target>/`.
 
 pub mod lifecycle;
+pub mod nodelock;
 mod worker;
 
 use crate::aggregate::{self, WorkerStatus};
@@ -120,6 +121,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     }
     let root = cfg.sync.root();
     std::fs::create_dir_all(root).with_context(|| format!("cannot create the sync dir {}", root.display()))?;
+    let _node_lock = nodelock::acquire(&cfg.sync, &cfg.node)?;
     write_campaign_file(cfg)?;
     let mut workers = Vec::new();
     for (i, share) in shares(cfg.runs, cfg.jobs).into_iter().enumerate() {
@@ -149,6 +151,8 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     let mut build_id = None;
     let mut union = Vec::new();
     let mut union_at: Option<Instant> = None;
+    // The first write a worker could not make in the sync dir: it ends the campaign.
+    let mut fault: Option<String> = None;
     let dirs = |workers: &[Worker]| workers.iter().map(|w| w.dir.clone()).collect::<Vec<_>>();
     loop {
         for w in &mut workers {
@@ -162,9 +166,19 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         if workers.iter().all(|w| w.life.is_over()) {
             break;
         }
+        if fault.is_none() {
+            fault = workers.iter().find_map(|w| {
+                let (count, text) = w.view()?.write_failure()?;
+                Some(format!("worker {} could not write in the sync dir ({count} failed writes), first: {text}", w.name()))
+            });
+            if let Some(f) = &fault {
+                display.message(&format!("protocrash: error: {f}; stopping the campaign"));
+            }
+        }
         let out_of_time = cfg.max_total_time.is_some_and(|t| start.elapsed() >= t);
         let failed_fast = cfg.fail_fast && workers.iter().any(|w| w.hits() > 0);
-        if stop_sent.is_none() && (interrupted.load(Ordering::Relaxed) || out_of_time || failed_fast) {
+        let stop = interrupted.load(Ordering::Relaxed) || out_of_time || failed_fast || fault.is_some();
+        if stop_sent.is_none() && stop {
             for w in &mut workers {
                 w.request_stop();
             }
@@ -221,8 +235,18 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     }
     let union = aggregate::union_of(&aggregate::worker_dirs(&cfg.sync), build_id);
     let mut exported = 0;
+    let mut export_error = None;
     for w in &workers {
-        exported += export_corpus(&w.dir.queue(), &cfg.corpus_dir)?;
+        match export_corpus(&w.dir.queue(), &cfg.corpus_dir) {
+            Ok(n) => exported += n,
+            Err(e) => export_error = Some(format!("{e:#}")),
+        }
+    }
+    if let Some(f) = fault {
+        bail!("{}", fault_report(&f, cfg, &findings, exported, export_error.as_deref()));
+    }
+    if let Some(e) = export_error {
+        bail!("{e}; the corpus stays in {}", cfg.sync.root().display());
     }
     Ok(Summary {
         started_ms: campaign_start_ms,
@@ -261,7 +285,14 @@ fn poll_worker(
         return Ok(());
     }
     let exited = match &mut w.child {
-        Some(c) => c.try_wait()?,
+        Some(c) => {
+            // The target's own children die with the worker: its group is killed while the
+            // worker is a zombie, before reaping frees its id.
+            if worker::has_exited(c.id()) {
+                worker::kill_group(c.id());
+            }
+            c.try_wait()?
+        }
         None => return Ok(()),
     };
     // Map the stats as soon as the worker created them (also after a quick exit: a short
@@ -286,9 +317,13 @@ fn poll_worker(
         return Ok(());
     };
     w.child = None;
+    w.drain_output();
+    for line in w.new_log_lines() {
+        display.message(&line);
+    }
     let end = ProcessEnd {
         success: status.success(),
-        sigkilled: status.signal() == Some(libc_sigkill()),
+        sigkilled: status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32),
         setup_error: status.code() == Some(EXIT_SETUP_ERROR),
         reported: w.stats.is_some(),
     };
@@ -323,11 +358,6 @@ fn poll_worker(
         Decision::Finished { unexpected: false } | Decision::Nothing | Decision::Spawn | Decision::Kill => {}
     }
     Ok(())
-}
-
-/// SIGKILL's number (the CLI has no libc dependency for one constant).
-const fn libc_sigkill() -> i32 {
-    9
 }
 
 /// Distinct findings by kind, over every worker.
@@ -393,16 +423,40 @@ fn snapshot(cfg: &CampaignConfig, workers: &[Worker], union: &[u8], elapsed: Dur
     s
 }
 
+/// What a campaign stopped by a failed write says: what failed, what is kept and where, and
+/// what to do.
+fn fault_report(fault: &str, cfg: &CampaignConfig, findings: &[Finding], exported: usize, export: Option<&str>) -> String {
+    let mut kept = match export {
+        None => format!("{exported} new corpus entries were copied to {}", display_path(&cfg.corpus_dir)),
+        Some(e) => format!("the corpus could not be copied out either ({e})"),
+    };
+    for f in findings {
+        kept += &match f.artifact.as_str() {
+            "" => format!("; the {} '{}' could not be saved anywhere", f.kind.describe(), f.message),
+            at => format!("; the {} '{}' is saved in {}", f.kind.describe(), f.message, display_path(Path::new(at))),
+        };
+    }
+    format!(
+        "{fault}\nThe campaign stopped. {kept}; what the workers wrote before the failure stays in {}.\n\
+         Free space in (or fix the permissions of) {0} and run again: the campaign carries on from what is there.",
+        display_path(cfg.sync.root())
+    )
+}
+
 /// One finding as announced during the run.
 pub fn describe_new_finding(f: &Finding, cfg: &CampaignConfig) -> String {
     let at = if f.location.is_empty() { String::new() } else { format!(" at {}", f.location) };
+    let saved = match f.artifact.as_str() {
+        "" => "NOT SAVED (the write failed; see the error below)".to_string(),
+        at => format!("{} ({} bytes)", display_path(Path::new(at)), f.size),
+    };
+    // A reproducer the user kept in fuzz/artifacts is a bug known before this run.
+    let new = if cfg.known.contains(&f.id) { "known" } else { "new" };
     format!(
-        "protocrash: found a new {} in '{}': {}{at}\n  saved: {} ({} bytes)\n  reproduce: {}",
+        "protocrash: found a {new} {} in '{}': {}{at}\n  saved: {saved}\n  reproduce: {}",
         f.kind.describe(),
         cfg.target,
         f.message,
-        display_path(Path::new(&f.artifact)),
-        f.size,
         cfg.repro.for_finding(f)
     )
 }

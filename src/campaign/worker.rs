@@ -1,6 +1,10 @@
 //! One worker process as the master drives it: its directory, the harness process started
-//! with its configuration in the environment, its mapped stats file, and its log, relayed
+//! with its configuration in the environment, its mapped stats file, and its output, relayed
 //! line by line. What happens to it next is decided by `lifecycle`.
+//!
+//! The worker's stdout and stderr are a pipe to the master, not a file: a relay thread
+//! copies each line into `worker.log` *and* to the master, so what a worker says reaches the
+//! user's terminal even when the disk under the sync dir is full.
 
 use super::lifecycle::Life;
 use super::CampaignConfig;
@@ -11,9 +15,24 @@ use protocrash_proto::files::{open_regular, Access};
 use protocrash_proto::layout::WorkerDir;
 use protocrash_proto::stats::{StatField, StatsView};
 use protocrash_proto::PROTOCOL_VERSION;
-use std::io::{Read, Seek, SeekFrom};
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// What a relay thread passes on: a line of the worker's output, a failure to keep the log,
+/// or the end of the output (every writer closed its end).
+enum Relayed {
+    Line(String),
+    LogFailed(String),
+    End,
+}
+
+/// Longest line relayed; the rest of a longer one is cut.
+const LINE_CAP: u64 = 16 << 10;
+/// Lines kept for `log_tail`.
+const TAIL_LINES: usize = 20;
 
 /// A worker of this campaign.
 pub struct Worker {
@@ -27,7 +46,11 @@ pub struct Worker {
     pub stats: Option<StatsMap>,
     /// Its life cycle.
     pub life: Life,
-    log_pos: u64,
+    /// The current process's output, as its relay thread passes it on.
+    output: Option<mpsc::Receiver<Relayed>>,
+    /// Lines received but not yet shown, and the last lines (for error messages).
+    pending: Vec<String>,
+    tail: VecDeque<String>,
     /// Executions and finding hits recorded in this directory before this campaign began.
     base_execs: u64,
     base_hits: u64,
@@ -48,7 +71,9 @@ impl Worker {
             child: None,
             stats: None,
             life: Life::new(Instant::now()),
-            log_pos: 0,
+            output: None,
+            pending: Vec::new(),
+            tail: VecDeque::new(),
             base_execs: before.map_or(0, |v| v.execs()),
             base_hits: before.map_or(0, |v| v.hits()),
             share,
@@ -91,9 +116,6 @@ impl Worker {
         let log = self.dir.log();
         let access = if first { Access::Truncate } else { Access::Append };
         let log_file = open_regular(&log, access).with_context(|| format!("cannot create {}", log.display()))?;
-        if first {
-            self.log_pos = 0;
-        }
         let wc = WorkerConfig {
             version: PROTOCOL_VERSION,
             target: cfg.target.clone(),
@@ -112,16 +134,21 @@ impl Worker {
             variant: self.index as u32,
             campaign_start_ms,
         };
+        let (reader, writer) = std::io::pipe().context("cannot create a pipe for the worker's output")?;
         let child = std::process::Command::new(&cfg.harness)
             .env(WORKER_ENV, wc.encode())
             .stdin(std::process::Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
+            .stdout(writer.try_clone()?)
+            .stderr(writer)
             // Its own process group: a terminal's Ctrl-C reaches only the master, which stops
-            // the workers gracefully.
+            // the workers gracefully, and the whole group (the target's own children too) is
+            // killed when the worker ends.
             .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start the harness {}", cfg.harness.display()))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || relay(reader, log_file, log, tx));
+        self.output = Some(rx);
         self.child = Some(child);
         self.stats = None;
         Ok(())
@@ -151,42 +178,97 @@ impl Worker {
         }
     }
 
-    /// Kills its process.
+    /// Kills its process and everything in its process group.
     pub fn kill(&mut self) {
         if let Some(c) = &mut self.child {
+            kill_group(c.id());
             let _ = c.kill();
         }
     }
 
-    /// New complete lines of the worker's log.
+    /// Lines the worker wrote since the last call.
     pub fn new_log_lines(&mut self) -> Vec<String> {
-        let Ok(mut f) = open_regular(&self.dir.log(), Access::Read) else {
-            return Vec::new();
-        };
-        let mut buf = String::new();
-        if f.seek(SeekFrom::Start(self.log_pos)).is_err() || f.read_to_string(&mut buf).is_err() {
-            return Vec::new();
+        while let Some(r) = self.output.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.take(r);
         }
-        let Some(end) = buf.rfind('\n') else {
-            return Vec::new();
-        };
-        self.log_pos += end as u64 + 1;
-        buf[..end].lines().map(str::to_string).collect()
+        std::mem::take(&mut self.pending)
     }
 
-    /// The last 20 lines of its log.
-    pub fn log_tail(&self) -> String {
-        // The end of the log only: it may be long, and another user's file is not trusted.
-        let bytes = open_regular(&self.dir.log(), Access::Read)
-            .and_then(|mut f| {
-                let len = f.metadata()?.len();
-                f.seek(SeekFrom::Start(len.saturating_sub(64 << 10)))?;
-                let mut b = Vec::new();
-                f.read_to_end(&mut b).map(|_| b)
-            })
-            .unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+    /// After its process ended: waits (briefly) for the rest of its output, so that the
+    /// last lines (a setup error, a panic message) are there to show.
+    pub fn drain_output(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while let Some(rx) = &self.output {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Relayed::End) | Err(_) => self.output = None,
+                Ok(r) => self.take(r),
+            }
+        }
     }
+
+    fn take(&mut self, r: Relayed) {
+        match r {
+            Relayed::Line(line) => {
+                if self.tail.len() == TAIL_LINES {
+                    self.tail.pop_front();
+                }
+                self.tail.push_back(line.clone());
+                self.pending.push(line);
+            }
+            Relayed::LogFailed(why) => self.pending.push(format!(
+                "protocrash: warning: {why}; worker {}'s messages are shown here only",
+                self.name()
+            )),
+            Relayed::End => self.output = None,
+        }
+    }
+
+    /// Its last lines of output.
+    pub fn log_tail(&self) -> String {
+        self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+}
+
+/// Kills the process group `pid` leads (the worker and the target's own children). Called
+/// only while the leader is not yet reaped (running, or a zombie seen with `WNOWAIT`), so
+/// the id cannot have been handed to an unrelated process. No group left (ESRCH) is fine.
+pub fn kill_group(pid: u32) {
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Whether the child `pid` has exited, without reaping it (so its group can still be
+/// killed by id).
+pub fn has_exited(pid: u32) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::Pid(nix::unistd::Pid::from_raw(pid as i32)), flags), Ok(WaitStatus::StillAlive) | Err(_))
+}
+
+/// Copies the worker's output into its log and to the master, line by line, until every
+/// writer has closed the pipe. A log that cannot be written is reported once; the lines
+/// still reach the master.
+fn relay(reader: std::io::PipeReader, mut log: std::fs::File, path: std::path::PathBuf, tx: mpsc::Sender<Relayed>) {
+    let mut reader = std::io::BufReader::new(reader);
+    let mut log_ok = true;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match std::io::Read::take(&mut reader, LINE_CAP).read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if log_ok {
+            if let Err(e) = log.write_all(&buf) {
+                log_ok = false;
+                let _ = tx.send(Relayed::LogFailed(format!("cannot write {}: {e}", path.display())));
+            }
+        }
+        let line = String::from_utf8_lossy(&buf).trim_end_matches('\n').to_string();
+        if tx.send(Relayed::Line(line)).is_err() {
+            break;
+        }
+    }
+    let _ = tx.send(Relayed::End);
 }

@@ -2,6 +2,8 @@
 //! files, findings indexes), during or after a run, judged by the master's rules.
 
 use crate::aggregate::{self, WorkerFigures, WorkerStatus};
+use crate::campaign::nodelock;
+use protocrash_proto::naming::parse_worker_dir_name;
 use anyhow::{bail, Result};
 use protocrash_proto::campaign::CampaignFile;
 use protocrash_proto::coverage::count_edges;
@@ -55,9 +57,19 @@ pub fn read(sync: &SyncDir) -> Result<CampaignStatus> {
         .map_or(Duration::from_secs(1), |c| Duration::from_millis(c.timeout_ms));
     let grace = heartbeat_grace(timeout);
     let mut workers = Vec::new();
+    let mut live = std::collections::HashMap::new();
     for d in &dirs {
         match aggregate::read_worker(d, now, grace) {
-            Ok(Some(w)) => workers.push(w),
+            Ok(Some(mut w)) => {
+                let name = d.name();
+                let node = parse_worker_dir_name(&name).map_or("", |(n, _)| n).to_string();
+                let held = *live.entry(node.clone()).or_insert_with(|| nodelock::is_held(sync, &node));
+                let says_alive = matches!(w.state, WorkerStatus::Running | WorkerStatus::Starting | WorkerStatus::Inactive);
+                if says_alive && held == Some(false) {
+                    w.state = WorkerStatus::Orphaned;
+                }
+                workers.push(w)
+            }
             Ok(None) => {}
             // One peer's garbage stats file must not hide the rest of the campaign.
             Err(e) => eprintln!("protocrash: warning: skipping worker {}: {e:#}", d.name()),
