@@ -13,13 +13,13 @@ use crate::project::Project;
 use crate::wrapper::{INNER_ENV, SKIP_ENV, WRAPPER_ENV};
 use anyhow::{bail, Context, Result};
 use cargo_metadata::{MetadataCommand, PackageId};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// SanitizerCoverage on stable rustc: per-edge 8-bit counters, a PC table, compare tracing.
 pub const SANCOV_FLAGS: [&str; 6] = [

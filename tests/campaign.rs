@@ -4,13 +4,12 @@
 
 mod common;
 
-use common::{one_campaign_at_a_time, Fixture};
+use common::{execs, finish, one_campaign_at_a_time, pid, processes_running, signal, spawn, stats, wait_for, Fixture};
 use protocrash_proto::layout::{SyncDir, WorkerDir};
-use protocrash_proto::stats::{StatField, StatsView, WorkerState};
+use protocrash_proto::stats::WorkerState;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn status(fx: &Fixture, sync: &Path) -> Value {
     let out = fx.run(&["status", "--json", "--sync-dir", sync.to_str().unwrap()]);
@@ -20,57 +19,6 @@ fn status(fx: &Fixture, sync: &Path) -> Value {
 
 fn worker<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["workers"].as_array().unwrap().iter().find(|w| w["name"] == name).unwrap_or_else(|| panic!("{status}"))
-}
-
-/// A worker's counters, through the typed view (None while it has no valid stats file).
-fn stats(dir: &Path) -> Option<StatsView> {
-    StatsView::decode(&std::fs::read(WorkerDir::at(dir).stats()).ok()?)
-}
-
-fn pid(dir: &Path) -> u64 {
-    stats(dir).map_or(0, |s| s.get(StatField::Pid))
-}
-
-fn execs(dir: &Path) -> u64 {
-    stats(dir).map_or(0, |s| s.execs())
-}
-
-/// Waits (bounded) until `cond` holds, polling the worker's files: a condition, not a nap.
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn spawn(fx: &Fixture, args: &[&str]) -> Child {
-    let mut c = fx.cmd(args);
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    c.spawn().unwrap()
-}
-
-fn finish(child: Child) -> common::Out {
-    common::Out::from(child.wait_with_output().unwrap())
-}
-
-fn signal(pid: u64, sig: i32) {
-    // SAFETY: kill(2) on a pid this test started (or its worker); no memory is involved.
-    let rc = unsafe { libc::kill(pid as i32, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
-}
-
-/// Processes running the harness binary `exe`.
-fn processes_running(exe: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(target) = std::fs::read_link(e.path().join("exe")) {
-            if target == exe {
-                found.push(e.file_name().to_string_lossy().into_owned());
-            }
-        }
-    }
-    found
 }
 
 fn temp_files(dir: &Path, out: &mut Vec<PathBuf>) {

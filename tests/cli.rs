@@ -42,7 +42,7 @@ fn unknown_target_exits_2_and_lists_the_real_ones() {
     assert!(out.stderr.contains("no fuzz target named 'nope'"), "{}", out.all());
     assert!(
         out.stderr
-            .contains("clean, gates, hang, init_reject, ladder, needs_dictionary, oom, overflow, shallow, slow_ladder, triage, two_panics, typed"),
+            .contains("clean, forks, gates, hang, init_reject, ladder, needs_dictionary, oom, overflow, shallow, slow, slow_ladder, triage, two_panics, typed"),
         "{}",
         out.all()
     );

@@ -35,7 +35,8 @@ pub fn open_regular(path: &Path, access: Access) -> std::io::Result<fs::File> {
         Access::Read => o.read(true),
         Access::ReadWrite => o.read(true).write(true),
         Access::ReadWriteCreate => o.read(true).write(true).create(true),
-        Access::Truncate => o.write(true).create(true).truncate(true),
+        // Truncated only after the checks below: O_TRUNC would empty a victim first.
+        Access::Truncate => o.write(true).create(true),
         Access::Append => o.append(true).create(true),
     };
     let f = o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(|e| {
@@ -45,7 +46,8 @@ pub fn open_regular(path: &Path, access: Access) -> std::io::Result<fs::File> {
             e
         }
     })?;
-    let t = f.metadata()?.file_type();
+    let meta = f.metadata()?;
+    let t = meta.file_type();
     if !t.is_file() {
         let what = if t.is_fifo() {
             "a FIFO"
@@ -58,6 +60,27 @@ pub fn open_regular(path: &Path, access: Access) -> std::io::Result<fs::File> {
             std::io::ErrorKind::InvalidInput,
             format!("{} is {what}; only regular files are read or written in the sync dir", path.display()),
         ));
+    }
+    if access != Access::Read {
+        use std::os::unix::fs::MetadataExt;
+        let me = nix::unistd::geteuid().as_raw();
+        let refuse = if meta.uid() != me {
+            Some(format!("belongs to another user (uid {})", meta.uid()))
+        } else if meta.nlink() > 1 {
+            // A hard link planted to a file elsewhere is as dangerous as a symlink.
+            Some(format!("has {} hard links", meta.nlink()))
+        } else {
+            None
+        };
+        if let Some(why) = refuse {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{} {why}; the campaign writes only files of its own", path.display()),
+            ));
+        }
+        if access == Access::Truncate {
+            f.set_len(0)?;
+        }
     }
     Ok(f)
 }

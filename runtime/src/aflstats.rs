@@ -69,7 +69,7 @@ impl AflStats {
         let f = Figures::read(stats, coverage, self.start_ms, self.start_execs, now_ms);
         let path = self.dir.fuzzer_stats();
         if let Err(e) = write_atomic(&path, f.fuzzer_stats(&self.banner).as_bytes()) {
-            write_failed(&format!("could not write {}: {e}", path.display()));
+            write_failed(&e.to_string());
         }
         let recent = rate(f.execs.saturating_sub(self.last_execs), now_ms.saturating_sub(self.last_ms));
         (self.last_ms, self.last_execs) = (now_ms, f.execs);

@@ -106,12 +106,7 @@ impl FindingStore {
         {
             Ok(()) => true,
             Err(e) => {
-                write_failed(&format!(
-                    "could not save a {} ({} bytes) in {}: {e}",
-                    report.kind.describe(),
-                    input.len(),
-                    folder.display()
-                ));
+                write_failed(&format!("could not save a {} ({} bytes): {e}", report.kind.describe(), input.len()));
                 false
             }
         };
@@ -156,7 +151,7 @@ impl FindingStore {
     fn save_index(&mut self) {
         self.saved_ms = now_ms();
         if let Err(e) = write_atomic(&self.worker_dir.findings_index(), self.index.encode().as_bytes()) {
-            write_failed(&format!("could not update {}: {e}", self.worker_dir.findings_index().display()));
+            write_failed(&format!("could not update the findings index: {e}"));
         }
     }
 }

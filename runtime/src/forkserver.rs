@@ -103,6 +103,19 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     };
     init();
     let limits = Limits { timeout: Duration::from_millis(cfg.timeout_ms.max(1)), rss_bytes: cfg.rss_limit_mb << 20 };
+    // A limit the harness is over before it runs any input would save every input, the
+    // empty one first, as an out-of-memory of the target.
+    let baseline = process::own_rss_bytes().unwrap_or(0);
+    if limits.rss_bytes > 0 && baseline + (baseline >> 2) >= limits.rss_bytes {
+        crate::log::error(&format!(
+            "--rss-limit-mb {} is too low: the harness uses {} MiB before running any input (after `init`); \
+             give it at least {} MiB, or 0 for no limit",
+            cfg.rss_limit_mb,
+            baseline.div_ceil(1 << 20),
+            (baseline * 2).div_ceil(1 << 20)
+        ));
+        return EXIT_SETUP_ERROR;
+    }
     let mut penalties = Penalties::default();
     let start = if cfg.campaign_start_ms > 0 { cfg.campaign_start_ms } else { now_ms() };
     let mut afl = AflStats::new(&cfg.worker(), &cfg.target, ws.stats, start, now_ms());

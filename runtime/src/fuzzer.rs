@@ -402,7 +402,7 @@ impl<'a> Fuzzer<'a> {
         let path = self.cfg.worker().learned_dict();
         match write_atomic(&path, text.as_bytes()) {
             Ok(()) => self.learned_dirty = false,
-            Err(e) => crate::statsfile::write_failed(&format!("could not write {}: {e}", path.display())),
+            Err(e) => crate::statsfile::write_failed(&e.to_string()),
         }
     }
 
@@ -487,11 +487,7 @@ impl<'a> Fuzzer<'a> {
         // by other workers); a restarted child re-finding old coverage exports nothing.
         if export && grew {
             if let Err(e) = self.outbox.export(input, cov_hash) {
-                crate::statsfile::write_failed(&format!(
-                    "could not write a corpus entry ({} bytes) to {}: {e}",
-                    input.len(),
-                    self.outbox.dir().display()
-                ));
+                crate::statsfile::write_failed(&format!("could not save a corpus entry ({} bytes): {e}", input.len()));
             }
         }
     }

@@ -92,9 +92,11 @@ impl StatsFile {
     /// Counts a failed write; the first one's text goes where the master reads it (this
     /// map lives in memory even when the disk under it is full). Async-signal-safe apart
     /// from nothing: atomics only.
-    pub fn record_write_failure(&self, text: &str) {
-        if self.field(StatField::WriteFailures).fetch_add(1, Ordering::AcqRel) != 0 {
-            return;
+    /// Returns the failures counted before this one.
+    pub fn record_write_failure(&self, text: &str) -> u64 {
+        let before = self.field(StatField::WriteFailures).fetch_add(1, Ordering::AcqRel);
+        if before != 0 {
+            return before;
         }
         let bytes = &text.as_bytes()[..text.len().min(stats::FAULT_TEXT_BYTES)];
         for (i, chunk) in bytes.chunks(8).enumerate() {
@@ -103,6 +105,7 @@ impl StatsFile {
             self.words()[stats::FAULT_TEXT_WORD + i].store(u64::from_le_bytes(word), Ordering::Relaxed);
         }
         self.field(StatField::FaultLen).store(bytes.len() as u64, Ordering::Release);
+        before
     }
 }
 
@@ -116,11 +119,15 @@ pub fn install(stats: StatsFile) -> &'static StatsFile {
     WORKER_STATS.get_or_init(|| leaked)
 }
 
-/// A write in the sync dir failed: logged, and told to the master through the stats map.
+/// Failed writes logged one by one; later ones are only counted (a full disk fails every
+/// write, and the master stops the campaign on the first).
+const LOGGED_FAILURES: u64 = 3;
+
+/// A write in the sync dir failed: told to the master through the stats map, and logged.
 pub fn write_failed(text: &str) {
-    crate::log::error(text);
-    if let Some(stats) = WORKER_STATS.get() {
-        stats.record_write_failure(text);
+    let before = WORKER_STATS.get().map_or(0, |stats| stats.record_write_failure(text));
+    if before < LOGGED_FAILURES {
+        crate::log::error(text);
     }
 }
 

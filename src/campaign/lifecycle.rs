@@ -150,10 +150,16 @@ fn exited(life: &mut Life, end: ProcessEnd, at: Circumstances) -> Decision {
         let unexpected = !end.success && !at.stopping && !life.killed_silent && !end.sigkilled;
         return Decision::Finished { unexpected };
     }
+    if end.setup_error {
+        // The runtime says the set-up cannot work (bad limits, unwritable files): a restart
+        // would fail the same way.
+        life.phase = Phase::Finished;
+        return Decision::Fatal(Fatal::SetupError);
+    }
     if !end.reported && life.restarts == 0 {
         // It never got as far as its stats file: a broken harness, not a bad input.
         life.phase = Phase::Finished;
-        return Decision::Fatal(if end.setup_error { Fatal::SetupError } else { Fatal::NotAHarness });
+        return Decision::Fatal(Fatal::NotAHarness);
     }
     life.restarts += 1;
     let quick = at.now.saturating_duration_since(life.started) < QUICK_DEATH;
@@ -203,6 +209,11 @@ mod tests {
         // After a restart, the same is a death like any other.
         let mut life = Life { restarts: 1, ..Life::new(t) };
         assert!(matches!(step(&mut life, Event::Exited(never), at(t)), Decision::Restart { .. }));
+        // A set-up the runtime refused (a memory limit below the harness) after it mapped its
+        // stats, or after a restart, fails the same way every time: fatal, not restarted.
+        let refused = ProcessEnd { setup_error: true, ..DIED };
+        let mut life = Life { restarts: 2, ..Life::new(t) };
+        assert_eq!(step(&mut life, Event::Exited(refused), at(t)), Decision::Fatal(Fatal::SetupError));
     }
 
     #[test]

@@ -169,7 +169,10 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         if fault.is_none() {
             fault = workers.iter().find_map(|w| {
                 let (count, text) = w.view()?.write_failure()?;
-                Some(format!("worker {} could not write in the sync dir ({count} failed writes), first: {text}", w.name()))
+                Some(format!(
+                    "worker {} could not write in the sync dir ({count} failed writes), first: {text}",
+                    w.name()
+                ))
             });
             if let Some(f) = &fault {
                 display.message(&format!("protocrash: error: {f}; stopping the campaign"));
@@ -425,7 +428,13 @@ fn snapshot(cfg: &CampaignConfig, workers: &[Worker], union: &[u8], elapsed: Dur
 
 /// What a campaign stopped by a failed write says: what failed, what is kept and where, and
 /// what to do.
-fn fault_report(fault: &str, cfg: &CampaignConfig, findings: &[Finding], exported: usize, export: Option<&str>) -> String {
+fn fault_report(
+    fault: &str,
+    cfg: &CampaignConfig,
+    findings: &[Finding],
+    exported: usize,
+    export: Option<&str>,
+) -> String {
     let mut kept = match export {
         None => format!("{exported} new corpus entries were copied to {}", display_path(&cfg.corpus_dir)),
         Some(e) => format!("the corpus could not be copied out either ({e})"),

@@ -22,7 +22,8 @@ pub struct NodeLock {
 pub fn acquire(sync: &SyncDir, node: &str) -> Result<NodeLock> {
     let path = sync.node_lock(node);
     // Never through a symlink: a planted link must not make us create or truncate a victim.
-    let file = open_regular(&path, Access::ReadWriteCreate).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        open_regular(&path, Access::ReadWriteCreate).with_context(|| format!("cannot open {}", path.display()))?;
     let mut held = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(held) => held,
         Err((mut file, Errno::EWOULDBLOCK)) => {

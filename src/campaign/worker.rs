@@ -64,7 +64,16 @@ impl Worker {
     pub fn new(cfg: &CampaignConfig, index: usize, share: u64) -> Result<Worker> {
         let dir = cfg.sync.worker(&cfg.node, index);
         protocrash_proto::files::ensure_dir(dir.path()).context("cannot set up the worker directory")?;
-        let before = StatsMap::open(&dir.stats())?.map(|s| s.view());
+        let before = StatsMap::open(&dir.stats())
+            .with_context(|| {
+                format!(
+                    "worker {} cannot carry on from its stats file: delete {} to restart its counters from zero \
+                     (its queue and findings are kept), or run with another --node",
+                    dir.name(),
+                    dir.stats().display()
+                )
+            })?
+            .map(|s| s.view());
         Ok(Worker {
             index,
             dir,
@@ -216,10 +225,9 @@ impl Worker {
                 self.tail.push_back(line.clone());
                 self.pending.push(line);
             }
-            Relayed::LogFailed(why) => self.pending.push(format!(
-                "protocrash: warning: {why}; worker {}'s messages are shown here only",
-                self.name()
-            )),
+            Relayed::LogFailed(why) => self
+                .pending
+                .push(format!("protocrash: warning: {why}; worker {}'s messages are shown here only", self.name())),
             Relayed::End => self.output = None,
         }
     }
@@ -228,7 +236,6 @@ impl Worker {
     pub fn log_tail(&self) -> String {
         self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
     }
-
 }
 
 /// Kills the process group `pid` leads (the worker and the target's own children). Called

@@ -33,6 +33,18 @@ pub fn run(args: &RunArgs, mut on_summary: impl FnMut(&Summary, &CampaignConfig)
     let project = Project::locate(args.project.fuzz_dir.as_deref())?;
     let ci = ci_mode(args);
     let targets = targets(&project, args)?;
+    for dir in &args.corpus {
+        if !dir.is_dir() {
+            bail!("--corpus {}: no such directory (a seed corpus is a directory of input files)", dir.display());
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(j) = args.jobs.filter(|&j| j > cores as u64) {
+        eprintln!(
+            "protocrash: warning: -j {j} is more than the {cores} cores here: the workers share them, each runs \
+             slower, and starting them takes a while"
+        );
+    }
     let bins = crate::builder::build(&project, &targets, &crate::commands::build_options(&args.build))?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)

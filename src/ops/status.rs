@@ -3,12 +3,12 @@
 
 use crate::aggregate::{self, WorkerFigures, WorkerStatus};
 use crate::campaign::nodelock;
-use protocrash_proto::naming::parse_worker_dir_name;
 use anyhow::{bail, Result};
 use protocrash_proto::campaign::CampaignFile;
 use protocrash_proto::coverage::count_edges;
 use protocrash_proto::finding::Finding;
 use protocrash_proto::layout::SyncDir;
+use protocrash_proto::naming::parse_worker_dir_name;
 use protocrash_proto::stats::heartbeat_grace;
 use protocrash_proto::time::now_ms;
 use serde::Serialize;
@@ -64,7 +64,8 @@ pub fn read(sync: &SyncDir) -> Result<CampaignStatus> {
                 let name = d.name();
                 let node = parse_worker_dir_name(&name).map_or("", |(n, _)| n).to_string();
                 let held = *live.entry(node.clone()).or_insert_with(|| nodelock::is_held(sync, &node));
-                let says_alive = matches!(w.state, WorkerStatus::Running | WorkerStatus::Starting | WorkerStatus::Inactive);
+                let says_alive =
+                    matches!(w.state, WorkerStatus::Running | WorkerStatus::Starting | WorkerStatus::Inactive);
                 if says_alive && held == Some(false) {
                     w.state = WorkerStatus::Orphaned;
                 }

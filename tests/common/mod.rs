@@ -4,10 +4,12 @@
 #![allow(dead_code)]
 
 use protocrash_proto::layout::{SyncDir, WorkerDir};
+use protocrash_proto::stats::StatField;
 use protocrash_proto::stats::StatsView;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -141,4 +143,55 @@ impl Out {
     pub fn all(&self) -> String {
         format!("--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr)
     }
+}
+
+/// A worker's counters, through the typed view (None while it has no valid stats file).
+pub fn stats(dir: &Path) -> Option<StatsView> {
+    StatsView::decode(&std::fs::read(WorkerDir::at(dir).stats()).ok()?)
+}
+
+pub fn pid(dir: &Path) -> u64 {
+    stats(dir).map_or(0, |s| s.get(StatField::Pid))
+}
+
+pub fn execs(dir: &Path) -> u64 {
+    stats(dir).map_or(0, |s| s.execs())
+}
+
+/// Waits (bounded) until `cond` holds, polling the worker's files: a condition, not a nap.
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn spawn(fx: &Fixture, args: &[&str]) -> Child {
+    let mut c = fx.cmd(args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.spawn().unwrap()
+}
+
+pub fn finish(child: Child) -> Out {
+    Out::from(child.wait_with_output().unwrap())
+}
+
+pub fn signal(pid: u64, sig: i32) {
+    // SAFETY: kill(2) on a pid this test started (or its worker); no memory is involved.
+    let rc = unsafe { libc::kill(pid as i32, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+}
+
+/// Processes running the harness binary `exe`.
+pub fn processes_running(exe: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(target) = std::fs::read_link(e.path().join("exe")) {
+            if target == exe {
+                found.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
 }
