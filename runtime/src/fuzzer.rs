@@ -62,6 +62,13 @@ impl Upkeep {
 }
 /// Smallest starting length limit.
 const MIN_LEN_LIMIT: usize = 8;
+/// Executions per doubling of the length limit's floor: the limit reaches 4 KiB after
+/// about 2.3 M executions and 64 KiB after 3.3 M (seconds on a fast target, minutes on a
+/// slow one) even while coverage keeps trickling in, which a stall-only rule never does.
+const LEN_RAMP_EXECS: u64 = 256 * 1024;
+/// One mutation in this many may use the whole `--max-len` at once (a jump to long inputs:
+/// deep nesting, long runs), whatever the current limit.
+const LEN_JUMP_ONE_IN: usize = 64;
 
 /// What the child shares with its fork server and the master.
 pub struct Shared<'a> {
@@ -354,7 +361,8 @@ impl<'a> Fuzzer<'a> {
             return;
         }
         let other = self.rng.below(self.queue.len());
-        havoc(buf, &mut self.rng, self.len_limit, &self.queue.get(other).data, self.strategy.havoc_depth);
+        let limit = if self.rng.one_in(LEN_JUMP_ONE_IN) { self.cfg.max_len } else { self.len_limit };
+        havoc(buf, &mut self.rng, limit, &self.queue.get(other).data, self.strategy.havoc_depth);
     }
 
     fn credit_token(&mut self) {
@@ -511,12 +519,14 @@ impl<'a> Fuzzer<'a> {
         if chores {
             self.save_learned();
         }
-        // Length control: when a while passes without new coverage, allow longer inputs.
+        // Length control: when a while passes without new coverage, allow longer inputs;
+        // and whatever coverage does, the limit's floor doubles every LEN_RAMP_EXECS.
         let patience = 4000 * (u64::from(usize::BITS - self.len_limit.leading_zeros()) + 1);
         if self.len_limit < self.cfg.max_len && self.execs - self.last_progress > patience {
             self.len_limit = (self.len_limit + self.len_limit / 8 + 1).min(self.cfg.max_len);
             self.last_progress = self.execs;
         }
+        self.len_limit = self.len_limit.max(len_ramp(self.execs, self.cfg.max_len));
         self.publish();
         false
     }
@@ -612,6 +622,13 @@ impl<'a> Fuzzer<'a> {
             }
         }
     }
+}
+
+/// The length limit's floor after `execs` executions of this worker: MIN_LEN_LIMIT doubled
+/// every LEN_RAMP_EXECS, at most `max_len`.
+fn len_ramp(execs: u64, max_len: usize) -> usize {
+    let doublings = (execs / LEN_RAMP_EXECS).min(40) as u32;
+    MIN_LEN_LIMIT.saturating_mul(1usize.checked_shl(doublings).unwrap_or(usize::MAX)).min(max_len)
 }
 
 /// The inputs of `dir` (see `files::corpus_files`); a directory that cannot be read is

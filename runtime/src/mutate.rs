@@ -1,6 +1,9 @@
 //! Havoc mutation: a short random stack of byte-level edits — bit and byte flips,
 //! interesting 8/16/32/64-bit values in both byte orders, arithmetic, random bytes, block
-//! insert/delete/duplicate/overwrite, and splicing with another corpus entry. Works in place
+//! insert/delete/duplicate/overwrite, splicing with another corpus entry, and two edits for
+//! text and sizes: an ASCII integer changed in place (doubled, halved, ±k, negated, padded,
+//! replaced by many random digits or a boundary value) and runs of one repeated byte
+//! inserted or written over (1 to thousands long: nesting depth, counters, run lengths). Works in place
 //! on a buffer whose capacity is reserved up front, so it does not allocate per execution.
 
 use crate::rng::Rng;
@@ -12,7 +15,7 @@ const INTERESTING_32: [u32; 8] =
 const INTERESTING_64: [u64; 4] = [0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff, u64::MAX, 0x1_0000_0000];
 
 /// Number of distinct edit kinds.
-const OPS: usize = 16;
+const OPS: usize = 18;
 
 /// Applies 1, 2, 4 … 2^(depth-1) random edits to `buf`, never growing it past `max_len`
 /// (an entry already longer, kept while the length limit was higher, may stay that long).
@@ -92,6 +95,8 @@ fn edit(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
             buf.copy_within(from..from + n, to);
         }
         14 => splice(buf, rng, max_len, other),
+        16 => ascii_integer(buf, rng, max_len),
+        17 => byte_run(buf, rng, max_len),
         _ => {
             // Overwrite with a block of another input.
             if !other.is_empty() {
@@ -174,6 +179,143 @@ fn insert_bytes(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) 
     }
     let added = buf.len() - len;
     buf[at..].rotate_right(added);
+}
+
+/// Decimal strings at the edges of the integer types (and one past them).
+const BOUNDARY_NUMBERS: [&[u8]; 10] = [
+    b"0",
+    b"-1",
+    b"127",
+    b"255",
+    b"65536",
+    b"2147483648",
+    b"4294967296",
+    b"9223372036854775808",
+    b"18446744073709551616",
+    b"340282366920938463463374607431768211456",
+];
+
+/// Changes an ASCII decimal integer of the input in place — the one found from a random
+/// position on, or (none there) one inserted: the number, parsed as far as it fits in a
+/// u128, is doubled, halved, moved by ±k, negated, padded with zeros, given many more
+/// digits, or replaced by random digits or a boundary value.
+fn ascii_integer(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize) {
+    let from = rng.below(buf.len());
+    let Some(start) = buf[from..].iter().position(u8::is_ascii_digit).map(|i| from + i) else {
+        // No number after this point: write one in.
+        let mut digits = [0u8; 40];
+        let n = random_digits(&mut digits, rng);
+        splice_in(buf, rng.below(buf.len() + 1), 0, &digits[..n], max_len);
+        return;
+    };
+    let end = buf[start..].iter().position(|b| !b.is_ascii_digit()).map_or(buf.len(), |i| start + i);
+    let value =
+        buf[start..end].iter().try_fold(0u128, |v, &d| v.checked_mul(10)?.checked_add(u128::from(d - b'0')));
+    let negative = start > 0 && buf[start - 1] == b'-';
+    let mut out = [0u8; 48];
+    let n = match (rng.below(8), value) {
+        (0, Some(v)) => write_decimal(&mut out, v.saturating_mul(2)),
+        (1, Some(v)) => write_decimal(&mut out, v / 2),
+        (2, Some(v)) => {
+            let k = 1 + rng.below(1000) as u128;
+            write_decimal(&mut out, if rng.one_in(2) { v.saturating_add(k) } else { v.saturating_sub(k) })
+        }
+        (3, _) => {
+            // Sign: drop a '-' before the number, or put one there.
+            if negative {
+                buf.remove(start - 1);
+            } else {
+                splice_in(buf, start, 0, b"-", max_len);
+            }
+            return;
+        }
+        (4, _) => {
+            // Leading zeros.
+            let zeros = [b'0'; 16];
+            splice_in(buf, start, 0, &zeros[..1 + rng.below(16)], max_len);
+            return;
+        }
+        (5, _) => {
+            // Many more digits: past every fixed-width integer.
+            let mut more = [0u8; 40];
+            let n = random_digits(&mut more, rng);
+            splice_in(buf, end, 0, &more[..n], max_len);
+            return;
+        }
+        (6, _) => {
+            let b = pick(rng, &BOUNDARY_NUMBERS);
+            out[..b.len()].copy_from_slice(b);
+            b.len()
+        }
+        _ => random_digits(&mut out, rng),
+    };
+    splice_in(buf, start, end - start, &out[..n], max_len);
+}
+
+/// Random decimal digits, 1 to 40 of them (as many long ones as short): returns the count.
+fn random_digits(out: &mut [u8], rng: &mut Rng) -> usize {
+    let n = if rng.one_in(2) { 1 + rng.below(4) } else { 1 + rng.below(out.len().min(40)) };
+    out[0] = b'1' + rng.below(9) as u8;
+    for d in &mut out[1..n] {
+        *d = b'0' + rng.below(10) as u8;
+    }
+    n
+}
+
+/// `v` in decimal at the start of `out`; returns its length.
+fn write_decimal(out: &mut [u8; 48], mut v: u128) -> usize {
+    let mut tmp = [0u8; 48];
+    let mut n = 0;
+    loop {
+        tmp[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        out[i] = tmp[n - 1 - i];
+    }
+    n
+}
+
+/// Replaces `buf[at..at + remove]` with `with`, unless that would pass `max_len`.
+fn splice_in(buf: &mut Vec<u8>, at: usize, remove: usize, with: &[u8], max_len: usize) {
+    if buf.len() - remove + with.len() > max_len.max(buf.len()) {
+        return;
+    }
+    buf.splice(at..at + remove, with.iter().copied());
+}
+
+/// A run of one byte, inserted or written over the input: the byte is one of the input's
+/// (most often), a random one, or 0/0xff; the length is log-uniform from 1 to 8,192 (capped
+/// by the room left), so runs of 255, 256 or 3,000 come up as often as runs of 3.
+fn byte_run(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize) {
+    let len = buf.len();
+    let byte = match rng.below(4) {
+        0 | 1 => buf[rng.below(len)],
+        2 => rng.next() as u8,
+        _ => pick(rng, &[0u8, 0xff]),
+    };
+    let bits = 1 + rng.below(13);
+    let run = (1usize << (bits - 1)) + rng.below(1 << (bits - 1));
+    let at = rng.below(len + 1);
+    if rng.one_in(3) {
+        // Overwrite from `at` on (growing the input if the run goes past its end).
+        let n = run.min(max_len.max(len).saturating_sub(at));
+        let end = at + n;
+        if end > len {
+            buf.resize(end, byte);
+        }
+        buf[at..end].fill(byte);
+    } else {
+        let n = run.min(max_len.saturating_sub(len));
+        if n == 0 {
+            return;
+        }
+        buf.splice(at..at, std::iter::repeat_n(byte, n));
+    }
 }
 
 /// Crossover: keep a prefix of `buf`, append a suffix of `other`.
@@ -386,6 +528,52 @@ mod tests {
             assert!(buf.len() <= 20);
         }
         assert!(buf.windows(7).any(|w| w == b"KEYWORD"));
+    }
+
+    #[test]
+    fn ascii_integers_are_changed_in_place_and_grow_past_u64() {
+        let mut rng = Rng::new(7);
+        let (mut longest, mut changed) = (0, 0);
+        for _ in 0..2000 {
+            let mut buf = b"size=1234;".to_vec();
+            ascii_integer(&mut buf, &mut rng, 64);
+            assert!(buf.len() <= 64);
+            if buf != b"size=1234;" {
+                changed += 1;
+            }
+            let digits = buf.iter().filter(|b| b.is_ascii_digit()).count();
+            longest = longest.max(digits);
+            if buf.starts_with(b"size=") && buf.ends_with(b";") && buf != b"size=1234;" {
+                let n = &buf[5..buf.len() - 1];
+                assert!(n.iter().all(|b| b.is_ascii_digit() || *b == b'-'), "{:?}", String::from_utf8_lossy(&buf));
+            }
+        }
+        assert!(changed > 1800, "{changed}");
+        assert!(longest >= 20, "numbers past u64::MAX come up: {longest}");
+        let mut out = [0u8; 48];
+        let n = write_decimal(&mut out, u128::from(u64::MAX) + 1);
+        assert_eq!(&out[..n], b"18446744073709551616");
+    }
+
+    #[test]
+    fn byte_runs_reach_hundreds_and_thousands_within_max_len() {
+        let mut rng = Rng::new(3);
+        let mut seen_255 = false;
+        let mut seen_2600 = false;
+        for _ in 0..4000 {
+            let mut buf = b"RUN:x".to_vec();
+            byte_run(&mut buf, &mut rng, 8192);
+            assert!(buf.len() <= 8192);
+            let mut best = 0;
+            let mut cur = 0;
+            for w in buf.windows(2) {
+                cur = if w[0] == w[1] { cur + 1 } else { 0 };
+                best = best.max(cur + 1);
+            }
+            seen_255 |= (255..1024).contains(&best);
+            seen_2600 |= best >= 2600;
+        }
+        assert!(seen_255 && seen_2600);
     }
 
     #[test]
