@@ -314,3 +314,18 @@ fn a_reproducer_the_user_kept_is_never_overwritten_and_its_bug_is_announced_as_k
     assert!(!second.stdout.contains("found a new panic"), "{}", second.all());
     assert_eq!(std::fs::read(&kept).unwrap(), b"bug, as the user wrote it", "the user's file is untouched");
 }
+
+#[test]
+fn garbage_in_the_workers_own_stats_stops_the_run_saying_how_to_recover() {
+    let fx = Fixture::new("findings");
+    let w0 = fx.worker("shallow");
+    std::fs::create_dir_all(w0.path()).unwrap();
+    // The right size, the wrong contents: not a file this worker wrote.
+    std::fs::write(w0.stats(), vec![0x41; protocrash_proto::stats::STATS_BYTES]).unwrap();
+    let _slot = one_campaign_at_a_time();
+    let out = fx.run(&["run", "shallow", "-j", "1", "--node", "t", "--plain", "--runs", "1000"]);
+    assert_eq!(out.code, Some(2), "{}", out.all());
+    assert!(out.stderr.contains("not a protocrash stats file"), "{}", out.all());
+    assert!(out.stderr.contains(&format!("delete {}", w0.stats().display())), "how to recover: {}", out.all());
+    assert_eq!(std::fs::read(w0.stats()).unwrap(), vec![0x41; protocrash_proto::stats::STATS_BYTES], "left as it was");
+}
