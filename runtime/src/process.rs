@@ -146,15 +146,18 @@ impl Child {
 
     /// Resident memory of the child in bytes, from /proc.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let text = std::fs::read_to_string(format!("/proc/{}/statm", self.pid)).ok()?;
-        let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-        Some(pages * page_size())
+        statm_rss(&format!("/proc/{}/statm", self.pid))
     }
 }
 
 /// Resident memory of this process in bytes, from /proc.
 pub fn own_rss_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
+    statm_rss("/proc/self/statm")
+}
+
+/// The resident size in a `/proc/<pid>/statm` file, in bytes.
+fn statm_rss(path: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
     let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * page_size())
 }

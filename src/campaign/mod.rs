@@ -168,7 +168,8 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         }
         if fault.is_none() {
             fault = workers.iter().find_map(|w| {
-                let (count, text) = w.view()?.write_failure()?;
+                // The mapped file only: no open per worker per display tick.
+                let (count, text) = w.stats.as_ref()?.view().write_failure()?;
                 Some(format!(
                     "worker {} could not write in the sync dir ({count} failed writes), first: {text}",
                     w.name()
