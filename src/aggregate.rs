@@ -71,7 +71,7 @@ pub struct WorkerFigures {
     pub execs: u64,
     /// Edges in its own cumulative map.
     pub edges: u64,
-    /// Corpus entries its fuzzing child holds.
+    /// Entries in its queue directory (its exported corpus).
     pub corpus: u64,
     /// Entries imported from other workers.
     pub imports: u64,
@@ -129,7 +129,7 @@ pub fn read_worker(dir: &WorkerDir, now_ms: u64, grace: Duration) -> Result<Opti
         state: WorkerStatus::of(&s, now_ms, grace),
         execs: s.execs(),
         edges: own_edges(dir),
-        corpus: s.get(StatField::Corpus),
+        corpus: s.get(StatField::QueueLen),
         imports: s.get(StatField::Imports),
         crashes: s.get(StatField::UniqueCrashes),
         hangs: s.get(StatField::UniqueHangs),

@@ -72,6 +72,15 @@ pub enum StatField {
     WriteFailures = 23,
     /// Length of the fault text (0 = none yet); stored with `Release` after the text.
     FaultLen = 24,
+    /// Hits of known panics the fuzzing child caught and went on from (also counted in
+    /// `Crashes`).
+    Recovered = 25,
+    /// Fuzzing children that started from their predecessor's corpus in memory instead of
+    /// re-executing the queue.
+    WarmStarts = 26,
+    /// Entries in the worker's queue directory (its exported corpus): what the campaign's
+    /// corpus figure counts and what `run` copies to `fuzz/corpus/<target>` at the end.
+    QueueLen = 27,
 }
 
 impl StatField {
@@ -235,6 +244,9 @@ mod tests {
             StatField::PriorExecs,
             StatField::WriteFailures,
             StatField::FaultLen,
+            StatField::Recovered,
+            StatField::WarmStarts,
+            StatField::QueueLen,
         ];
         let mut seen = std::collections::HashSet::new();
         for f in all {

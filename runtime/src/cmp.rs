@@ -91,6 +91,42 @@ pub fn set_active(on: bool, record: bool) {
     RECORDING.store(record, Relaxed);
 }
 
+/// Bytes of the progress state kept across inputs (what `commit` updates): the value-profile
+/// bits, the best closeness per site, the equal-site counts seen.
+pub const KEPT_BYTES: usize = VP_BITS / 8 + SITES + COUNT_FEATURES / 8;
+
+/// Where `commit` mirrors what it keeps (a warm-restart block, see `warm`), if anywhere.
+static MIRROR: std::sync::OnceLock<&'static [AtomicU8]> = std::sync::OnceLock::new();
+
+/// The three kept tables, in mirror order.
+fn kept_tables() -> [&'static [AtomicU8]; 3] {
+    [&VP_SEEN, &SITE_BEST, &COUNTS_SEEN]
+}
+
+/// Mirrors kept progress into `block` (`KEPT_BYTES` long) from now on, after loading what an
+/// earlier child mirrored there if `load` (a warm restart).
+pub fn mirror_to(block: &'static [AtomicU8], load: bool) {
+    let mut at = 0;
+    for table in kept_tables() {
+        for cell in table {
+            if load {
+                cell.store(block[at].load(Relaxed), Relaxed);
+            }
+            at += 1;
+        }
+    }
+    let _ = MIRROR.set(block);
+}
+
+/// Sets bits `bits` of byte `index` of kept table `table` (0, 1, 2), and in the mirror.
+fn keep_or(table: usize, index: usize, bits: u8) {
+    kept_tables()[table][index].fetch_or(bits, Relaxed);
+    if let Some(m) = MIRROR.get() {
+        let offset = [0, VP_BITS / 8, VP_BITS / 8 + SITES][table];
+        m[offset + index].fetch_or(bits, Relaxed);
+    }
+}
+
 /// Keeps the last execution's progress (the input was kept) and appends its feature
 /// indices (in `0..VP_BITS`) to `out`.
 pub fn commit(out: &mut Vec<u32>) {
@@ -100,16 +136,19 @@ pub fn commit(out: &mut Vec<u32>) {
         if v & MONOTONE != 0 {
             let (site, level) = (((v & !MONOTONE) >> 8) as usize, (v & 0xff) as u8);
             SITE_BEST[site].fetch_max(level, Relaxed);
+            if let Some(m) = MIRROR.get() {
+                m[VP_BITS / 8 + site].fetch_max(level, Relaxed);
+            }
             out.push(((site * 67 + usize::from(level)) % (VP_BITS - COUNT_FEATURES)) as u32);
         } else {
             let idx = v as usize;
-            VP_SEEN[idx / 8].fetch_or(1 << (idx % 8), Relaxed);
+            keep_or(0, idx / 8, 1 << (idx % 8));
             out.push(v);
         }
     }
     let eq = PENDING_EQUAL.swap(0, Relaxed);
     if eq > 0 {
-        COUNTS_SEEN[eq / 8].fetch_or(1 << (eq % 8), Relaxed);
+        keep_or(2, eq / 8, 1 << (eq % 8));
         out.push((VP_BITS - COUNT_FEATURES + eq) as u32);
     }
 }

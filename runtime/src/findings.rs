@@ -54,17 +54,28 @@ impl FindingStore {
         }
     }
 
-    /// Records a hit from what a dead child left, symbolising only signatures not seen
-    /// before. Returns true when the finding is new.
-    pub fn record_raw(&mut self, raw: RawReport, seen: Verdict, input: &[u8]) -> bool {
+    /// The signature of a finding already recorded that `raw` is a hit of, if it is known
+    /// without symbolising.
+    pub fn known_signature(&self, raw: &RawReport) -> Option<String> {
         // A panic's location is its signature: no symbolisation needed to recognise it.
-        let known = if raw.kind == Some(FindingKind::Panic) && !raw.location.is_empty() {
+        let sig = if raw.kind == Some(FindingKind::Panic) && !raw.location.is_empty() {
             Some(format!("panic|{}", raw.location))
         } else {
             self.by_frames.get(&(raw.kind, raw.signal, raw.ips.clone())).cloned()
         };
-        if let Some(sig) = known.filter(|s| self.by_signature.contains_key(s)) {
-            self.bump(&sig);
+        sig.filter(|s| self.by_signature.contains_key(s))
+    }
+
+    /// Signatures of the panics recorded so far.
+    pub fn panic_signatures(&self) -> impl Iterator<Item = &str> {
+        self.index.findings.iter().map(|f| f.signature.as_str()).filter(|s| s.starts_with("panic|"))
+    }
+
+    /// Records a hit from what a dead child left, symbolising only signatures not seen
+    /// before. Returns true when the finding is new.
+    pub fn record_raw(&mut self, raw: RawReport, seen: Verdict, input: &[u8]) -> bool {
+        if let Some(sig) = self.known_signature(&raw) {
+            self.bump(&sig, 1);
             return false;
         }
         let key = (raw.kind, raw.signal, raw.ips.clone());
@@ -73,10 +84,13 @@ impl FindingStore {
         self.record(&report, input)
     }
 
-    fn bump(&mut self, signature: &str) {
+    /// Counts `hits` more hits of a recorded finding (its index is saved at most once a
+    /// second, not per hit).
+    pub fn bump(&mut self, signature: &str, hits: u64) {
         let now = now_ms();
-        let f = &mut self.index.findings[self.by_signature[signature]];
-        f.count += 1;
+        let Some(&i) = self.by_signature.get(signature) else { return };
+        let f = &mut self.index.findings[i];
+        f.count += hits;
         f.last_seen_ms = now;
         if now >= self.saved_ms + 1000 {
             self.save_index();
@@ -92,7 +106,7 @@ impl FindingStore {
     pub fn record(&mut self, report: &Report, input: &[u8]) -> bool {
         let now = now_ms();
         if self.by_signature.contains_key(&report.signature) {
-            self.bump(&report.signature);
+            self.bump(&report.signature, 1);
             return false;
         }
         let id = signature_id(&report.signature);

@@ -13,7 +13,8 @@ use crate::shared::SharedRegion;
 use crate::signals;
 use crate::watchdog::{watch, ChildEnd, Limits};
 use crate::statsfile::{CoverageFile, StatsFile};
-use crate::util::now_ms;
+use crate::util::{hash64, now_ms};
+use crate::warm::WarmState;
 use crate::TargetFn;
 use protocrash_proto::config::WorkerConfig;
 use protocrash_proto::finding::FindingKind;
@@ -29,6 +30,7 @@ struct Workspace {
     coverage: CoverageFile,
     region: SharedRegion,
     findings: FindingStore,
+    warm: &'static WarmState,
 }
 
 impl Workspace {
@@ -49,6 +51,11 @@ impl Workspace {
             .map_err(|e| format!("cannot map {}: {e}", cov_path.display()))?;
         let region = SharedRegion::new(cfg.max_len).map_err(|e| format!("cannot map shared memory: {e}"))?;
         let findings = FindingStore::open(&dir, &cfg.artifact_dir);
+        // Leaked: the mapping lives as long as the worker, and the panic hook needs it 'static.
+        let warm: &'static WarmState = Box::leak(Box::new(
+            WarmState::new(counters.len()).map_err(|e| format!("cannot map shared memory: {e}"))?,
+        ));
+        warm.set_recover(std::env::var_os("PROTOCRASH_NO_RECOVER").is_none());
         // A child that died mid-execution in an earlier run left an odd sequence.
         let seq = stats.get(StatField::ExecSeq);
         stats.set(StatField::ExecSeq, seq.div_ceil(2) * 2);
@@ -61,7 +68,7 @@ impl Workspace {
         stats.set(StatField::StartMs, now_ms());
         stats.set(StatField::HeartbeatMs, now_ms());
         stats.set(StatField::Pid, u64::from(std::process::id()));
-        Ok(Workspace { stats, coverage, region, findings })
+        Ok(Workspace { stats, coverage, region, findings, warm })
     }
 }
 
@@ -89,6 +96,39 @@ fn clean_temp_files(dir: &std::path::Path) {
 
 /// Runtime panics (between executions) a worker survives before it gives up.
 const MAX_INTERNAL_PANICS: u32 = 20;
+
+/// The fork server's side of the known-panic table: which signature each slot holds, and
+/// how many of its hits are already counted in the finding store.
+#[derive(Default)]
+struct KnownPanics {
+    slots: Vec<(String, u64)>,
+    synced: std::collections::HashSet<String>,
+}
+
+impl KnownPanics {
+    /// Puts every panic the store knows into the table (before a fork).
+    fn sync(&mut self, store: &FindingStore, warm: &WarmState) {
+        for sig in store.panic_signatures() {
+            if self.synced.contains(sig) {
+                continue;
+            }
+            self.synced.insert(sig.to_string());
+            if warm.add_known(hash64(sig.as_bytes())) == Some(self.slots.len()) {
+                self.slots.push((sig.to_string(), 0));
+            }
+        }
+    }
+
+    /// Moves the hits children counted in the table into the store.
+    fn fold(&mut self, store: &mut FindingStore, warm: &WarmState) {
+        for ((sig, folded), (_, hits)) in self.slots.iter_mut().zip(warm.known_hits()) {
+            if hits > *folded {
+                store.bump(sig, hits - *folded);
+                *folded = hits;
+            }
+        }
+    }
+}
 
 /// Runs a worker to the end; returns the process exit code.
 pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
@@ -122,6 +162,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     let mut generation = 0u64;
     let mut fruitless = 0;
     let mut internal_panics = 0;
+    let mut known = KnownPanics::default();
     let seq = ws.stats.field(StatField::ExecSeq);
     loop {
         let started_at = seq.load(Ordering::Relaxed);
@@ -130,6 +171,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         {
             break;
         }
+        known.sync(&ws.findings, ws.warm);
         ws.region.record().reset();
         let _ = std::io::Write::flush(&mut std::io::stderr());
         let child = match process::fork() {
@@ -147,6 +189,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         let heartbeat = || {
             let now = now_ms();
             ws.stats.set(StatField::HeartbeatMs, now);
+            known.fold(&mut ws.findings, ws.warm);
             afl.tick(ws.stats, &ws.coverage, now, false);
         };
         let end = match watch(&child, seq, ws.region.record(), &limits, heartbeat) {
@@ -160,6 +203,10 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         let ended_at = seq.load(Ordering::Relaxed);
         // The child may have died mid-execution: round the sequence up (that run counts).
         seq.store(ended_at.div_ceil(2) * 2, Ordering::Relaxed);
+        // Figures on time whatever the crash rate: a child that dies within milliseconds
+        // never lets the watch loop reach its tick.
+        known.fold(&mut ws.findings, ws.warm);
+        afl.tick(ws.stats, &ws.coverage, now_ms(), false);
         match end {
             ChildEnd::Done => break,
             ChildEnd::SetupError => return EXIT_SETUP_ERROR,
@@ -183,6 +230,28 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
                 }
                 let input = ws.region.input();
                 let (parent, token) = ws.region.record().origin();
+                // A child that caught a panic and went on may have died of what that panic
+                // left behind (a poisoned lock, a half-updated global): a finding it did not
+                // have before counts only if a fresh child, forked from the clean fork
+                // server, dies of the same input too.
+                let (raw, verdict) = if ws.region.record().tainted() && ws.findings.known_signature(&raw).is_none() {
+                    match confirm(&cfg, target, &ws, &limits, &input) {
+                        Some(confirmed) => confirmed,
+                        None => {
+                            crate::log::warn(&format!(
+                                "a {} after a recovered panic did not happen again in a fresh process: it came \
+                                 from state the panic left behind, and is not saved. From now on every panic \
+                                 ends the fuzzing child (no in-process recovery) in this worker.",
+                                raw.kind.unwrap_or(verdict.kind).describe()
+                            ));
+                            ws.warm.set_recover(false);
+                            generation += 1;
+                            continue;
+                        }
+                    }
+                } else {
+                    (raw, verdict)
+                };
                 penalties.record(&input, parent, token);
                 let (all, unique) = match raw.kind.unwrap_or(verdict.kind) {
                     FindingKind::Hang => (StatField::Hangs, StatField::UniqueHangs),
@@ -203,6 +272,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         }
         generation += 1;
     }
+    known.fold(&mut ws.findings, ws.warm);
     ws.findings.flush();
     afl.tick(ws.stats, &ws.coverage, now_ms(), true);
     ws.stats.set(StatField::State, WorkerState::Done as u64);
@@ -210,6 +280,16 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
 }
 
 fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, penalties: &Penalties, generation: u64) -> ! {
+    child_setup(cfg, ws);
+    signals::set_known_table(ws.warm);
+    let shared = Shared { region: &ws.region, stats: ws.stats, coverage: &ws.coverage, penalties, warm: ws.warm };
+    Fuzzer::new(cfg, target, shared, generation).run();
+    process::exit_now(CHILD_DONE)
+}
+
+/// What every child of the fork server does first: die with it, keep the target's output
+/// off the worker's, report crashes into the shared record, enforce the memory limit.
+fn child_setup(cfg: &WorkerConfig, ws: &Workspace) {
     process::die_with_parent();
     match process::silence_output() {
         Ok(fd) => crate::log::set_log_fd(fd),
@@ -222,7 +302,46 @@ fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, penalties: &
     if cfg.rss_limit_mb > 0 {
         crate::alloc::set_limit((cfg.rss_limit_mb << 20) as usize);
     }
-    let shared = Shared { region: &ws.region, stats: ws.stats, coverage: &ws.coverage, penalties };
-    Fuzzer::new(cfg, target, shared, generation).run();
-    process::exit_now(CHILD_DONE)
+}
+
+/// Re-runs `input` once in a fresh child (no recovery, no earlier state); the finding it
+/// dies of, or None when it does not.
+fn confirm(
+    cfg: &WorkerConfig,
+    target: TargetFn,
+    ws: &Workspace,
+    limits: &Limits,
+    input: &[u8],
+) -> Option<(crate::shared::RawReport, crate::watchdog::Verdict)> {
+    let record = ws.region.record();
+    record.reset();
+    ws.region.set_input(input);
+    let seq = ws.stats.field(StatField::ExecSeq);
+    let child = match process::fork() {
+        Ok(Forked::Child) => {
+            child_setup(cfg, ws);
+            let input = ws.region.input();
+            let n = seq.load(Ordering::Relaxed);
+            seq.store(n | 1, Ordering::Relaxed);
+            target(&input);
+            seq.store((n | 1) + 1, Ordering::Relaxed);
+            process::exit_now(CHILD_DONE)
+        }
+        Ok(Forked::Parent(child)) => child,
+        Err(e) => {
+            crate::log::warn(&format!("fork failed while confirming a finding: {e}"));
+            return None;
+        }
+    };
+    let end = watch(&child, seq, record, limits, || ws.stats.set(StatField::HeartbeatMs, now_ms()));
+    seq.store(seq.load(Ordering::Relaxed).div_ceil(2) * 2, Ordering::Relaxed);
+    match end {
+        Ok(ChildEnd::Finding(verdict)) => Some((record.read(), verdict)),
+        Ok(_) => None,
+        Err(e) => {
+            crate::log::warn(&format!("lost track of a confirming child: {e}"));
+            child.signal(libc::SIGKILL);
+            None
+        }
+    }
 }

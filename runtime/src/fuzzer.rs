@@ -9,8 +9,10 @@ use crate::penalty::Penalties;
 use crate::rng::Rng;
 use crate::sancov::CounterMap;
 use crate::shared::SharedRegion;
+use crate::signals;
 use crate::statsfile::{CoverageFile, StatsFile};
-use crate::sync::{Outbox, Peers};
+use crate::sync::{Journal, Outbox, Peers};
+use crate::warm::{Record, WarmState};
 use crate::util::{hash64, now_ms, write_atomic};
 use crate::{Corpus, TargetFn};
 use protocrash_proto::config::WorkerConfig;
@@ -19,7 +21,8 @@ use protocrash_proto::naming::{content_id, parse_queue_name};
 use protocrash_proto::stats::{StatField, WorkerState};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Most executions between checks of the stop flag, stats publication and scheduling
 /// upkeep; a slow target gets fewer (see `Upkeep`).
@@ -80,6 +83,8 @@ pub struct Shared<'a> {
     pub coverage: &'a CoverageFile,
     /// What killed earlier children: inputs never replayed, entries and tokens used less.
     pub penalties: &'a Penalties,
+    /// What earlier children learned (a warm start), and the known panics.
+    pub warm: &'a WarmState,
 }
 
 /// A worker's mix of strategies. Parallel workers get different ones (AFL++'s advice for
@@ -114,8 +119,9 @@ pub struct Fuzzer<'a> {
     target: TargetFn,
     shared: Shared<'a>,
     counters: CounterMap,
-    /// Buckets this child has kept inputs for (novelty is judged against it).
-    local: Vec<u8>,
+    /// Buckets this worker's children have kept inputs for (novelty is judged against it);
+    /// in the warm-restart mapping, so a successor child starts with it.
+    local: &'static [AtomicU8],
     /// (edge << 8 | bucket) of the last execution, in edge order.
     hits: Vec<u64>,
     queue: Queue,
@@ -151,6 +157,8 @@ pub struct Fuzzer<'a> {
     peers: Peers,
     last_sync_ms: u64,
     upkeep: Upkeep,
+    /// Catch known panics and go on (see `recovered`).
+    recover: bool,
 }
 
 /// Most executions one input-to-state stage may spend.
@@ -174,7 +182,7 @@ impl<'a> Fuzzer<'a> {
             cfg,
             target,
             counters,
-            local: vec![0; map_len],
+            local: shared.warm.local(),
             hits: Vec::with_capacity(map_len),
             queue: Queue::new(map_len + cmp::VP_BITS),
             rng: Rng::new(cfg.seed.wrapping_add(generation.wrapping_mul(0x9e37_79b9))),
@@ -199,6 +207,7 @@ impl<'a> Fuzzer<'a> {
             peers: Peers::new(&cfg.sync_dir, &cfg.worker_dir, cfg.max_len),
             last_sync_ms: 0,
             upkeep: Upkeep::new(),
+            recover: signals::CAN_RECOVER && shared.warm.recover(),
             shared,
         }
     }
@@ -209,9 +218,18 @@ impl<'a> Fuzzer<'a> {
         cmp::init();
         self.load_learned();
         self.counters.clear();
-        self.load_corpus();
+        let warm = self.shared.warm;
+        if warm.is_warm() && self.load_warm() {
+            cmp::mirror_to(warm.cmp_state(), true);
+            self.shared.stats.add(StatField::WarmStarts, 1);
+        } else {
+            warm.start_cold();
+            cmp::mirror_to(warm.cmp_state(), false);
+            self.load_corpus();
+            warm.set_complete();
+        }
         // Not `clamp`: a `--max-len` under the floor must win over it, not panic.
-        self.len_limit = self.queue.max_input_len().max(MIN_LEN_LIMIT).min(self.cfg.max_len.max(1));
+        self.len_limit = self.queue.max_input_len().max(MIN_LEN_LIMIT).max(warm.len_limit()).min(self.cfg.max_len.max(1));
         self.shared.stats.set(StatField::State, WorkerState::Running as u64);
         self.publish();
         while self.execs < self.budget_end {
@@ -249,9 +267,17 @@ impl<'a> Fuzzer<'a> {
         }
         self.shared.region.record().set_origin(self.queue.get(pick).id, token_id);
         let (verdict, novel) = self.execute(&buf);
-        self.queue.get_mut(pick).fuzzed += 1;
+        let entry = self.queue.get_mut(pick);
+        entry.fuzzed += 1;
+        let counters = self.shared.warm.entry_counters(pick);
+        if let Some(c) = counters {
+            c[0].store(entry.fuzzed, Ordering::Relaxed);
+        }
         if novel && verdict == Corpus::Keep {
-            self.queue.get_mut(pick).finds += 1;
+            entry.finds += 1;
+            if let Some(c) = counters {
+                c[1].store(entry.finds, Ordering::Relaxed);
+            }
             if self.token_len > 0 {
                 self.credit_token();
             }
@@ -424,7 +450,15 @@ impl<'a> Fuzzer<'a> {
         if self.cmp_on {
             cmp::set_active(true, self.record_next || self.execs.is_multiple_of(16));
         }
-        let verdict = (self.target)(input);
+        let verdict = if self.recover {
+            let target = self.target;
+            signals::set_recovering(true);
+            let outcome = std::panic::catch_unwind(|| target(input));
+            signals::set_recovering(false);
+            outcome.unwrap_or_else(|payload| self.recovered(payload))
+        } else {
+            (self.target)(input)
+        };
         if self.cmp_on {
             cmp::set_active(false, false);
             cmp::end_exec();
@@ -438,9 +472,87 @@ impl<'a> Fuzzer<'a> {
         self.counters.drain(|i, count| {
             let b = BUCKET[count as usize];
             hits.push(((i as u64) << 8) | u64::from(b));
-            novel |= b & !local[i] != 0;
+            novel |= b & !local[i].load(Ordering::Relaxed) != 0;
         });
         (verdict, novel || cmp::progressed())
+    }
+
+    /// The target panicked, the hook found the panic known and let it unwind to here: the
+    /// hit is counted, the input is not kept, and fuzzing goes on in this child. The state
+    /// the panic may have left half-updated is the target's own; this child's later findings
+    /// are re-run in a fresh child before they count (see `forkserver`).
+    #[cold]
+    fn recovered(&mut self, payload: Box<dyn std::any::Any + Send>) -> Corpus {
+        if !signals::take_recovered() {
+            // Not through our hook (the target installed its own): a panic we know nothing
+            // about ends the child, as every panic did.
+            signals::report_foreign_panic();
+        }
+        // A payload whose destructor panics must not take the child down.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+        self.shared.stats.add(StatField::Crashes, 1);
+        self.shared.stats.add(StatField::Recovered, 1);
+        self.shared.region.record().set_tainted();
+        Corpus::Reject
+    }
+
+    /// Starts from what earlier children of this worker kept (see `warm`): no execution.
+    /// False (nothing changed) when the log cannot be used.
+    fn load_warm(&mut self) -> bool {
+        let warm = self.shared.warm;
+        let records = match warm.records() {
+            Ok(r) => r,
+            Err(e) => {
+                crate::log::warn(&format!("{e}; this child starts cold (re-running the queue)"));
+                return false;
+            }
+        };
+        let features = self.map_len + cmp::VP_BITS;
+        let sane = records.iter().all(|r| match r {
+            Record::Entry { features: f, data, .. } => {
+                f.iter().all(|&i| (i as usize) < features) && data.len() <= self.cfg.max_len
+            }
+            _ => true,
+        });
+        if !sane {
+            warm.spoil();
+            crate::log::warn("warm-restart log holds impossible entries; this child starts cold (re-running the queue)");
+            return false;
+        }
+        for r in records {
+            match r {
+                Record::Entry { id, data, features, exported } => {
+                    let deaths = self.shared.penalties.parent_deaths(id);
+                    let i = self.queue.add(data.to_vec(), id, deaths, features.into_boxed_slice());
+                    if let Some(c) = warm.entry_counters(i) {
+                        let e = self.queue.get_mut(i);
+                        (e.fuzzed, e.finds) = (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed));
+                    }
+                    if let Some(cov) = exported {
+                        self.outbox.note(cov);
+                    }
+                }
+                Record::Seen { peer, name } => self.peers.replay_seen(peer, name),
+                Record::Hold(content) => self.peers.replay_hold(content),
+                Record::Note(cov) => self.outbox.note(cov),
+            }
+        }
+        if self.queue.is_empty() {
+            return false;
+        }
+        self.queue.refresh();
+        true
+    }
+
+    /// Logs what the peers' scans and holds added (a successor child must not re-execute
+    /// what this one looked at).
+    fn flush_journal(&mut self) {
+        for j in self.peers.take_journal() {
+            match j {
+                Journal::Seen(peer, name) => self.shared.warm.log_seen(peer.as_bytes(), name.as_bytes()),
+                Journal::Hold(content) => self.shared.warm.log_hold(content.as_bytes()),
+            }
+        }
     }
 
     /// Adds the last executed input to the corpus and the shared map; exports it to the
@@ -452,7 +564,7 @@ impl<'a> Fuzzer<'a> {
         let mut grew = false;
         for &h in &self.hits {
             let (i, b) = ((h >> 8) as usize, h as u8);
-            self.local[i] |= b;
+            self.local[i].fetch_or(b, Ordering::Relaxed);
             let old = map[i].fetch_or(b, Ordering::Relaxed);
             grew |= old & b == 0;
             if old == 0 {
@@ -480,6 +592,8 @@ impl<'a> Fuzzer<'a> {
         grew |= edges.len() > vp_start;
         let input_id = hash64(input);
         let deaths = self.shared.penalties.parent_deaths(input_id);
+        let exported = (export && grew).then_some(cov_hash);
+        self.shared.warm.log_entry(input_id, input, &edges, exported);
         let id = self.queue.add(input.to_vec(), input_id, deaths, edges.into_boxed_slice());
         // Entries reloaded from this worker's queue had their stage in an earlier child (and
         // a stage candidate that crashed would otherwise crash every restarted child again).
@@ -494,8 +608,13 @@ impl<'a> Fuzzer<'a> {
         // Only what grew this worker's cumulative map is worth a queue file (and an import
         // by other workers); a restarted child re-finding old coverage exports nothing.
         if export && grew {
-            if let Err(e) = self.outbox.export(input, cov_hash) {
-                crate::statsfile::write_failed(&format!("could not save a corpus entry ({} bytes): {e}", input.len()));
+            match self.outbox.export(input, cov_hash) {
+                Ok(true) => self.shared.stats.add(StatField::QueueLen, 1),
+                Ok(false) => {}
+                Err(e) => crate::statsfile::write_failed(&format!(
+                    "could not save a corpus entry ({} bytes): {e}",
+                    input.len()
+                )),
             }
         }
     }
@@ -527,6 +646,7 @@ impl<'a> Fuzzer<'a> {
             self.last_progress = self.execs;
         }
         self.len_limit = self.len_limit.max(len_ramp(self.execs, self.cfg.max_len));
+        self.shared.warm.set_len_limit(self.len_limit);
         self.publish();
         false
     }
@@ -543,10 +663,14 @@ impl<'a> Fuzzer<'a> {
             .filter(|p| p.file_name().and_then(|n| n.to_str()).and_then(parse_queue_name).is_some())
             .map(|p| (p, true))
             .collect();
+        let mut queued = 0;
         for name in sources.iter().filter_map(|(p, _)| p.file_name()?.to_str().and_then(parse_queue_name)) {
             self.outbox.note(name.cov_hash);
+            self.shared.warm.log_note(name.cov_hash);
             self.peers.hold(name.content);
+            queued += 1;
         }
+        self.shared.stats.set(StatField::QueueLen, queued);
         for dir in &self.cfg.seed_dirs {
             sources.extend(list_files(dir, true, self.verbose).into_iter().map(|p| (p, false)));
         }
@@ -587,6 +711,7 @@ impl<'a> Fuzzer<'a> {
             crate::log::error("every input tried at start-up killed the target; nothing to mutate");
             crate::process::exit_now(protocrash_proto::EXIT_SETUP_ERROR);
         }
+        self.flush_journal();
         self.queue.refresh();
     }
 
@@ -596,6 +721,8 @@ impl<'a> Fuzzer<'a> {
     fn import(&mut self, at_start: bool) {
         self.last_sync_ms = now_ms();
         let scan = self.peers.scan();
+        // Logged before any of it runs: an entry that kills this child is not re-run by the next.
+        self.flush_journal();
         if self.verbose || !at_start {
             for why in &scan.skipped {
                 crate::log::warn(&format!("skipping {why}"));

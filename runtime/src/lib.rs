@@ -48,6 +48,7 @@ own_engine! {
     mod sync;
     mod tmin;
     mod util;
+    mod warm;
     mod watchdog;
 }
 

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, 
 /// Frames kept per report.
 pub const MAX_FRAMES: usize = 64;
 const MSG_CAP: usize = 2048;
-const LOC_CAP: usize = 256;
+/// Bytes of a panic location kept.
+pub const LOC_CAP: usize = 256;
 
 /// The fixed part of the shared region.
 #[repr(C)]
@@ -32,6 +33,9 @@ pub struct ExecRecord {
     /// from and of the token written into it (0 for none). See `penalty`.
     parent: AtomicU64,
     token: AtomicU64,
+    /// Non-zero once the child caught a panic and went on: its later findings may come from
+    /// state that panic left behind, and are re-run in a fresh child before they count.
+    tainted: AtomicU32,
     ips: [AtomicUsize; MAX_FRAMES],
     msg: [AtomicU8; MSG_CAP],
     loc: [AtomicU8; LOC_CAP],
@@ -156,8 +160,19 @@ impl ExecRecord {
         (self.parent.load(Ordering::Relaxed), self.token.load(Ordering::Relaxed))
     }
 
+    /// Marks the child as having recovered from a panic (child side).
+    pub fn set_tainted(&self) {
+        self.tainted.store(1, Ordering::Relaxed);
+    }
+
+    /// Whether the child recovered from a panic before it died (parent side).
+    pub fn tainted(&self) -> bool {
+        self.tainted.load(Ordering::Relaxed) != 0
+    }
+
     /// Clears everything for the next child.
     pub fn reset(&self) {
+        self.tainted.store(0, Ordering::Relaxed);
         self.filled.store(0, Ordering::Relaxed);
         self.kind.store(0, Ordering::Relaxed);
         self.signal.store(0, Ordering::Relaxed);

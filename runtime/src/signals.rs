@@ -5,10 +5,54 @@
 
 use crate::process::{exit_now, CHILD_CAPTURED};
 use crate::shared::{ExecRecord, MAX_FRAMES};
+use crate::warm::WarmState;
+use std::cell::Cell;
 use protocrash_proto::finding::FindingKind;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 static RECORD: AtomicPtr<ExecRecord> = AtomicPtr::new(std::ptr::null_mut());
+/// The worker's known-panic table (fuzzing children only).
+static WARM: AtomicPtr<WarmState> = AtomicPtr::new(std::ptr::null_mut());
+
+thread_local! {
+    /// Set while this thread runs the target inside the fuzzing loop's `catch_unwind`.
+    static RECOVERING: Cell<bool> = const { Cell::new(false) };
+    /// Set by the panic hook when it let a known panic unwind to that `catch_unwind`.
+    static RECOVERED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this build can catch panics at all (a harness built with `panic = "abort"`
+/// cannot: every panic then ends the child, as with libFuzzer).
+pub const CAN_RECOVER: bool = cfg!(panic = "unwind");
+
+/// Lets known panics on this thread unwind (true) or abort (false) from now on.
+#[inline]
+pub fn set_recovering(on: bool) {
+    RECOVERING.set(on);
+}
+
+/// Whether the hook let a known panic unwind since the last call (and clears the flag).
+pub fn take_recovered() -> bool {
+    RECOVERED.replace(false)
+}
+
+/// Gives the panic hook the worker's table of known panics.
+pub fn set_known_table(warm: &'static WarmState) {
+    WARM.store(warm as *const WarmState as *mut WarmState, Ordering::Release);
+}
+
+fn known_table() -> Option<&'static WarmState> {
+    let p = WARM.load(Ordering::Acquire);
+    // SAFETY: WARM only ever holds null or a pointer from `set_known_table`, which is `'static`.
+    unsafe { p.as_ref() }
+}
+
+/// The signature a panic at `location` is deduplicated by, as the fork server's finding
+/// store computes it from the shared record (which keeps the location's first bytes only).
+pub fn panic_signature(location: &str) -> String {
+    let cut = &location.as_bytes()[..location.len().min(crate::shared::LOC_CAP)];
+    format!("panic|{}", String::from_utf8_lossy(cut))
+}
 static STACK_TOP: AtomicUsize = AtomicUsize::new(0);
 static STACK_LIMIT: AtomicUsize = AtomicUsize::new(0);
 
@@ -170,6 +214,17 @@ extern "C" fn on_capture(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *
 }
 
 fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info.location().map(|loc| format!("{}:{}:{}", loc.file(), loc.line(), loc.column()));
+    // A panic the worker already knows, inside the target: counted, and left to unwind to the
+    // fuzzing loop, which goes on with the next input (no report, no new child).
+    if CAN_RECOVER && RECOVERING.get() {
+        if let (Some(table), Some(loc)) = (known_table(), &location) {
+            if table.hit_known(crate::util::hash64(panic_signature(loc).as_bytes())) {
+                RECOVERED.set(true);
+                return;
+            }
+        }
+    }
     if let Some(rec) = record() {
         if rec.claim() {
             rec.set_kind(FindingKind::Panic, 0);
@@ -181,13 +236,26 @@ fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
                 .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("Box<dyn Any>");
             rec.set_message(message.as_bytes());
-            if let Some(loc) = info.location() {
-                rec.set_location(format!("{}:{}:{}", loc.file(), loc.line(), loc.column()).as_bytes());
+            if let Some(loc) = &location {
+                rec.set_location(loc.as_bytes());
             }
             capture_frames(rec);
         }
     }
-    // A panic is a crash: abort so the fork server sees it, whatever the panic strategy.
+    // A new panic is a crash: abort so the fork server sees it, whatever the panic strategy.
+    std::process::abort();
+}
+
+/// A panic reached the fuzzing loop without passing through this hook (the target set its
+/// own): recorded as a panic without details, then the child aborts.
+pub fn report_foreign_panic() -> ! {
+    if let Some(rec) = record() {
+        if rec.claim() {
+            rec.set_kind(FindingKind::Panic, 0);
+            rec.set_message(b"the target panicked (it replaced the panic hook, so the message is unknown)");
+            capture_frames(rec);
+        }
+    }
     std::process::abort();
 }
 

@@ -37,6 +37,17 @@ pub struct Peers {
     /// Content ids already held (own queue included): the same input in two peers' queues
     /// is executed once.
     contents: HashSet<String>,
+    /// What was added to `seen` and `contents` since the last `take_journal` (for the
+    /// warm-restart log: a successor child must not re-execute what this one looked at).
+    journal: Vec<Journal>,
+}
+
+/// One addition to what a child knows of its peers.
+pub enum Journal {
+    /// (peer directory name, file name) looked at.
+    Seen(OsString, OsString),
+    /// A content id held.
+    Hold(String),
 }
 
 impl Peers {
@@ -48,12 +59,32 @@ impl Peers {
             max_len,
             seen: HashMap::new(),
             contents: HashSet::new(),
+            journal: Vec::new(),
         }
     }
 
     /// Notes that this child already holds an input with content id `content`.
     pub fn hold(&mut self, content: String) {
-        self.contents.insert(content);
+        if self.contents.insert(content.clone()) {
+            self.journal.push(Journal::Hold(content));
+        }
+    }
+
+    /// What was added since the last call.
+    pub fn take_journal(&mut self) -> Vec<Journal> {
+        std::mem::take(&mut self.journal)
+    }
+
+    /// Replays a `Journal::Seen` of an earlier child (not journalled again).
+    pub fn replay_seen(&mut self, peer: &[u8], name: &[u8]) {
+        use std::os::unix::ffi::OsStrExt;
+        let peer = std::ffi::OsStr::from_bytes(peer).to_os_string();
+        self.seen.entry(peer).or_default().insert(std::ffi::OsStr::from_bytes(name).to_os_string());
+    }
+
+    /// Replays a `Journal::Hold` of an earlier child (not journalled again).
+    pub fn replay_hold(&mut self, content: &[u8]) {
+        self.contents.insert(String::from_utf8_lossy(content).into_owned());
     }
 
     /// New complete entries in the other workers' queues since the last scan.
@@ -75,7 +106,7 @@ impl Peers {
             let Ok(files) = std::fs::read_dir(&queue) else {
                 continue;
             };
-            let seen = self.seen.entry(peer).or_default();
+            let seen = self.seen.entry(peer.clone()).or_default();
             let mut fresh: Vec<std::fs::DirEntry> = files
                 .flatten()
                 .filter(|e| !e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
@@ -84,6 +115,7 @@ impl Peers {
             fresh.sort_by_key(|e| e.file_name());
             for e in fresh {
                 seen.insert(e.file_name());
+                self.journal.push(Journal::Seen(peer.clone(), e.file_name()));
                 let path = e.path();
                 let name = e.file_name().to_string_lossy().into_owned();
                 let Some(parsed) = parse_queue_name(&name) else {
@@ -92,7 +124,8 @@ impl Peers {
                 };
                 match read_entry(&path, self.max_len) {
                     Ok(data) => {
-                        if self.contents.insert(parsed.content) {
+                        if self.contents.insert(parsed.content.clone()) {
+                            self.journal.push(Journal::Hold(parsed.content));
                             scan.entries.push((path, data));
                         }
                     }

@@ -257,7 +257,7 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
         elapsed: start.elapsed(),
         execs: workers.iter().map(Worker::execs).sum(),
         edges: protocrash_proto::coverage::count_edges(&union),
-        corpus: workers.iter().filter_map(Worker::view).map(|v| v.get(StatField::Corpus)).max().unwrap_or(0),
+        corpus: queued_entries(&workers),
         hits: workers.iter().map(Worker::hits).sum(),
         new_ids: findings.iter().filter(|f| !known_at_start.contains(&f.id)).map(|f| f.id.clone()).collect(),
         findings,
@@ -407,7 +407,7 @@ fn snapshot(cfg: &CampaignConfig, workers: &[Worker], union: &[u8], elapsed: Dur
             if w.life.phase == Phase::Running {
                 row.state = WorkerStatus::of(&v, now, grace);
             }
-            row.corpus = v.get(StatField::Corpus);
+            row.corpus = v.get(StatField::QueueLen);
             row.finds = v.unique_findings();
             row.imports = v.get(StatField::Imports);
             row.restarts = w.life.restarts;
@@ -415,7 +415,7 @@ fn snapshot(cfg: &CampaignConfig, workers: &[Worker], union: &[u8], elapsed: Dur
                 row.edges = aggregate::own_edges(&w.dir);
             }
             s.map_size = s.map_size.max(v.get(StatField::MapSize));
-            s.corpus = s.corpus.max(row.corpus);
+            s.corpus += row.corpus;
             s.len_limit = s.len_limit.max(v.get(StatField::LenLimit));
             last_find = last_find.max(v.get(StatField::LastFindMs));
         }
@@ -488,6 +488,20 @@ fn write_campaign_file(cfg: &CampaignConfig) -> Result<()> {
 }
 
 /// Copies queue entries whose content is not yet in `corpus_dir` there (cargo-fuzz layout).
+/// Distinct entries in the workers' queues (by content id, from the names alone): the
+/// campaign's corpus, as `export_corpus` copies it.
+fn queued_entries(workers: &[Worker]) -> u64 {
+    let mut ids = HashSet::new();
+    for w in workers {
+        if let Ok(entries) = std::fs::read_dir(w.dir.queue()) {
+            ids.extend(
+                entries.flatten().filter_map(|e| parse_queue_name(&e.file_name().to_string_lossy())).map(|q| q.content),
+            );
+        }
+    }
+    ids.len() as u64
+}
+
 fn export_corpus(queue: &Path, corpus_dir: &Path) -> Result<usize> {
     let Ok(entries) = std::fs::read_dir(queue) else {
         return Ok(0);

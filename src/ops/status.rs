@@ -26,7 +26,7 @@ pub struct CampaignStatus {
     pub edges: u64,
     /// Instrumented edges.
     pub map_size: u64,
-    /// The largest worker corpus.
+    /// Entries in the workers' queues (the campaign's exported corpus).
     pub corpus: u64,
     /// Workers running now.
     pub running_workers: usize,
@@ -84,7 +84,7 @@ pub fn read(sync: &SyncDir) -> Result<CampaignStatus> {
         execs: workers.iter().map(|w| w.execs).sum(),
         edges: count_edges(&aggregate::union_of(&dirs, build)),
         map_size: workers.iter().map(|w| w.map_size).max().unwrap_or(0),
-        corpus: workers.iter().map(|w| w.corpus).max().unwrap_or(0),
+        corpus: workers.iter().map(|w| w.corpus).sum(),
         running_workers: running.len(),
         execs_per_sec: running
             .iter()

@@ -1,0 +1,365 @@
+//! What a fuzzing child learned, kept where the next child finds it: warm restarts, and the
+//! table of known panics that lets a child survive them.
+//!
+//! A crash signal, a hang or an out-of-memory ends the fuzzing child. Its successor used to
+//! rebuild the corpus by re-executing the worker's whole queue, so one hit of a known bug
+//! cost O(corpus) executions and got dearer as the campaign grew (a known panic in a JSON
+//! parser halved its executions). Instead, each child keeps what it knows in an anonymous
+//! shared mapping the fork server made before forking it:
+//!
+//! - its local coverage map (the buckets it keeps inputs for), used in place;
+//! - the compare-progress state (`cmp::KEPT_BYTES`), mirrored as inputs are kept;
+//! - per corpus entry, how often it was fuzzed and what it found (the scheduler's figures);
+//! - an append-only log of corpus entries (input, id, features) and of what it has seen of
+//!   the other workers' queues;
+//! - the current length limit.
+//!
+//! A successor replays the log — memory copies, no execution — and fuzzes on from there.
+//!
+//! Protocol: only the live child writes the log and the maps (the fork server touches them
+//! only while no child runs). A record is written past the committed length, then published
+//! by one release store of the new length, so a child killed mid-append leaves the log as it
+//! was. Each record carries a hash of its payload: a log a memory-corrupting target scribbled
+//! over is detected, and the next child starts cold (re-executing the queue, as before).
+//!
+//! The known-panic table is written by the fork server (signatures, between children) and
+//! counted by the child's panic hook (hits), which is how the fork server learns of hits
+//! that no longer end a child.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+/// Bytes of log a worker keeps (virtual: pages are only used as the log grows). A campaign
+/// that fills it starts its later children cold.
+const LOG_CAP: usize = 256 << 20;
+/// Corpus entries whose scheduler figures are kept.
+const MAX_ENTRIES: usize = 1 << 20;
+/// Known panic signatures one worker tracks hits of.
+pub const KNOWN_SLOTS: usize = 256;
+
+/// Log record tags.
+const ENTRY: u32 = 1;
+const SEEN: u32 = 2;
+const HOLD: u32 = 3;
+const NOTE: u32 = 4;
+const RECORD_HEAD: usize = 16;
+
+#[repr(C)]
+struct KnownSlot {
+    signature: AtomicU64,
+    hits: AtomicU64,
+}
+
+#[repr(C)]
+struct Header {
+    /// Non-zero once a child finished loading the corpus: the log then holds all of it.
+    complete: AtomicU32,
+    /// Non-zero once the log ran out of room (or failed its check): the next child starts cold.
+    spoiled: AtomicU32,
+    /// Whether children may recover from known panics in process (the fork server clears
+    /// it when a finding of a child that did turned out not to reproduce).
+    recover: AtomicU32,
+    known_len: AtomicU32,
+    /// Committed bytes of log.
+    log_len: AtomicUsize,
+    len_limit: AtomicUsize,
+    known: [KnownSlot; KNOWN_SLOTS],
+}
+
+/// One replayed log record.
+pub enum Record<'a> {
+    /// A corpus entry: id, input, features, and the coverage hash it was exported under.
+    Entry { id: u64, data: &'a [u8], features: Vec<u32>, exported: Option<u32> },
+    /// A file name seen in a peer's queue.
+    Seen { peer: &'a [u8], name: &'a [u8] },
+    /// A content id held (executed once already).
+    Hold(&'a [u8]),
+    /// A coverage hash already in this worker's queue.
+    Note(u32),
+}
+
+/// The shared mapping.
+pub struct WarmState {
+    base: *mut u8,
+    map_len: usize,
+    local_at: usize,
+    cmp_at: usize,
+    entries_at: usize,
+    log_at: usize,
+}
+
+impl WarmState {
+    /// Maps the state for a coverage map of `map_len` edges.
+    pub fn new(map_len: usize) -> std::io::Result<WarmState> {
+        let page = 4096;
+        let local_at = std::mem::size_of::<Header>().next_multiple_of(page);
+        let cmp_at = (local_at + map_len).next_multiple_of(page);
+        let entries_at = (cmp_at + crate::cmp::KEPT_BYTES).next_multiple_of(page);
+        let log_at = entries_at + MAX_ENTRIES * 16;
+        let total = log_at + LOG_CAP;
+        // SAFETY: a fresh anonymous mapping with no address hint aliases nothing; it is
+        // zero-filled, and all-zero bytes are valid for every part (atomics, bytes, an empty
+        // log). NORESERVE: only the pages the log actually reaches are ever backed.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(WarmState { base: base.cast(), map_len, local_at, cmp_at, entries_at, log_at })
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: `base` is page-aligned and the mapping starts with a zero-initialised
+        // Header (atomics only); the mapping is never unmapped (no Drop).
+        unsafe { &*(self.base as *const Header) }
+    }
+
+    fn atomics(&self, at: usize, len: usize) -> &'static [AtomicU8] {
+        // SAFETY: `at..at + len` lies inside the mapping (see `new`), AtomicU8 has the size and
+        // alignment of u8, every access goes through atomics, and the mapping is never
+        // unmapped, so `'static` holds.
+        unsafe { std::slice::from_raw_parts(self.base.add(at) as *const AtomicU8, len) }
+    }
+
+    /// The child's local coverage map, one bucket byte per edge.
+    pub fn local(&self) -> &'static [AtomicU8] {
+        self.atomics(self.local_at, self.map_len)
+    }
+
+    /// Where the compare-progress state is mirrored.
+    pub fn cmp_state(&self) -> &'static [AtomicU8] {
+        self.atomics(self.cmp_at, crate::cmp::KEPT_BYTES)
+    }
+
+    /// Entry `i`'s (fuzzed, finds) counters, if `i` is within the kept range.
+    #[inline]
+    pub fn entry_counters(&self, i: usize) -> Option<&'static [AtomicU64; 2]> {
+        if i >= MAX_ENTRIES {
+            return None;
+        }
+        // SAFETY: slot `i` (16 bytes, 8-aligned since `entries_at` is page-aligned) lies inside
+        // the mapping, zero-initialised, accessed only through atomics, never unmapped.
+        Some(unsafe { &*(self.base.add(self.entries_at + 16 * i) as *const [AtomicU64; 2]) })
+    }
+
+    /// Whether a complete, intact log is there to start from.
+    pub fn is_warm(&self) -> bool {
+        let h = self.header();
+        h.complete.load(Ordering::Acquire) != 0 && h.spoiled.load(Ordering::Acquire) == 0
+    }
+
+    /// Starts over (a cold child): empty log, empty local map, zero counters.
+    pub fn start_cold(&self) {
+        let h = self.header();
+        let used = h.log_len.load(Ordering::Relaxed);
+        h.complete.store(0, Ordering::Relaxed);
+        h.spoiled.store(0, Ordering::Relaxed);
+        h.log_len.store(0, Ordering::Relaxed);
+        h.len_limit.store(0, Ordering::Relaxed);
+        for b in self.local() {
+            b.store(0, Ordering::Relaxed);
+        }
+        for b in self.cmp_state() {
+            b.store(0, Ordering::Relaxed);
+        }
+        // Only as many counter slots as there were entries (at most one per 16 log bytes).
+        for i in 0..(used / 16).min(MAX_ENTRIES) {
+            if let Some(c) = self.entry_counters(i) {
+                c[0].store(0, Ordering::Relaxed);
+                c[1].store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Marks the log complete (the child finished loading).
+    pub fn set_complete(&self) {
+        self.header().complete.store(1, Ordering::Release);
+    }
+
+    /// Marks the log unusable: the next child starts cold.
+    pub fn spoil(&self) {
+        self.header().spoiled.store(1, Ordering::Release);
+    }
+
+    /// The length limit the last child reached (0: none yet).
+    pub fn len_limit(&self) -> usize {
+        self.header().len_limit.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the current length limit.
+    pub fn set_len_limit(&self, n: usize) {
+        self.header().len_limit.store(n, Ordering::Relaxed);
+    }
+
+    fn append(&self, tag: u32, parts: &[&[u8]]) {
+        let h = self.header();
+        if h.spoiled.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let at = h.log_len.load(Ordering::Relaxed);
+        let end = at + (RECORD_HEAD + len).next_multiple_of(8);
+        if len > u32::MAX as usize || end > LOG_CAP {
+            h.spoiled.store(1, Ordering::Release);
+            return;
+        }
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for p in parts {
+            for &b in *p {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        let mut head = [0u8; RECORD_HEAD];
+        head[..4].copy_from_slice(&tag.to_le_bytes());
+        head[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+        head[8..].copy_from_slice(&hash.to_le_bytes());
+        let mut off = self.log_at + at;
+        for p in std::iter::once(&head[..]).chain(parts.iter().copied()) {
+            // SAFETY: `off + p.len() <= log_at + end <= log_at + LOG_CAP`, inside the mapping;
+            // these bytes lie past the committed length, which no reader looks at, and only
+            // this (single-threaded) child writes the log.
+            unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), self.base.add(off), p.len()) };
+            off += p.len();
+        }
+        h.log_len.store(end, Ordering::Release);
+    }
+
+    /// Logs a corpus entry (its features as given to the corpus).
+    pub fn log_entry(&self, id: u64, data: &[u8], features: &[u32], exported: Option<u32>) {
+        let mut fixed = [0u8; 24];
+        fixed[..8].copy_from_slice(&id.to_le_bytes());
+        fixed[8..12].copy_from_slice(&exported.unwrap_or(0).to_le_bytes());
+        fixed[12..16].copy_from_slice(&u32::from(exported.is_some()).to_le_bytes());
+        fixed[16..20].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        fixed[20..24].copy_from_slice(&(features.len() as u32).to_le_bytes());
+        let feats: Vec<u8> = features.iter().flat_map(|f| f.to_le_bytes()).collect();
+        self.append(ENTRY, &[&fixed, data, &feats]);
+    }
+
+    /// Logs a name seen in a peer's queue.
+    pub fn log_seen(&self, peer: &[u8], name: &[u8]) {
+        let n = (peer.len().min(u16::MAX as usize) as u16).to_le_bytes();
+        self.append(SEEN, &[&n, &peer[..usize::from(u16::from_le_bytes(n))], name]);
+    }
+
+    /// Logs a content id held.
+    pub fn log_hold(&self, content: &[u8]) {
+        self.append(HOLD, &[content]);
+    }
+
+    /// Logs a coverage hash found in this worker's queue.
+    pub fn log_note(&self, cov_hash: u32) {
+        self.append(NOTE, &[&cov_hash.to_le_bytes()]);
+    }
+
+    /// The committed log, record by record; Err when a record fails its check (the log is
+    /// then spoiled).
+    pub fn records(&self) -> Result<Vec<Record<'_>>, String> {
+        let len = self.header().log_len.load(Ordering::Acquire).min(LOG_CAP);
+        // SAFETY: `log_at..log_at + len` is inside the mapping and was fully written before
+        // `len` was published. Nothing ever writes below the committed length: this child's
+        // own appends go past it, so the borrowed bytes never change while borrowed.
+        let log = unsafe { std::slice::from_raw_parts(self.base.add(self.log_at), len) };
+        let mut out = Vec::new();
+        let mut at = 0;
+        let bad = |why: &str, at: usize| {
+            self.spoil();
+            Err(format!("warm-restart log damaged at byte {at} ({why})"))
+        };
+        while at < len {
+            if len - at < RECORD_HEAD {
+                return bad("truncated header", at);
+            }
+            let word = |o: usize| u32::from_le_bytes(log[o..o + 4].try_into().unwrap());
+            let (tag, n) = (word(at), word(at + 4) as usize);
+            let hash = u64::from_le_bytes(log[at + 8..at + 16].try_into().unwrap());
+            let start = at + RECORD_HEAD;
+            if n > len - start {
+                return bad("length past the end", at);
+            }
+            let p = &log[start..start + n];
+            if crate::util::hash64(p) != hash.max(1) {
+                return bad("checksum", at);
+            }
+            let rec = match tag {
+                ENTRY if n >= 24 => {
+                    let w = |o: usize| u32::from_le_bytes(p[o..o + 4].try_into().unwrap());
+                    let (dlen, nf) = (w(16) as usize, w(20) as usize);
+                    if 24 + dlen + 4 * nf != n {
+                        return bad("entry sizes", at);
+                    }
+                    let id = u64::from_le_bytes(p[..8].try_into().unwrap());
+                    let features =
+                        p[24 + dlen..].chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+                    Record::Entry { id, data: &p[24..24 + dlen], features, exported: (w(12) != 0).then(|| w(8)) }
+                }
+                SEEN if n >= 2 => {
+                    let pl = usize::from(u16::from_le_bytes([p[0], p[1]]));
+                    if 2 + pl > n {
+                        return bad("seen sizes", at);
+                    }
+                    Record::Seen { peer: &p[2..2 + pl], name: &p[2 + pl..] }
+                }
+                HOLD => Record::Hold(p),
+                NOTE if n == 4 => Record::Note(u32::from_le_bytes(p.try_into().unwrap())),
+                _ => return bad("unknown record", at),
+            };
+            out.push(rec);
+            at += (RECORD_HEAD + n).next_multiple_of(8);
+        }
+        Ok(out)
+    }
+
+    /// Whether children may catch known panics.
+    pub fn recover(&self) -> bool {
+        self.header().recover.load(Ordering::Relaxed) != 0
+    }
+
+    /// Allows or forbids in-process recovery (fork server, between children).
+    pub fn set_recover(&self, on: bool) {
+        self.header().recover.store(u32::from(on), Ordering::Relaxed);
+    }
+
+    /// Adds a known panic signature (its `hash64`) and returns its slot, or the slot it
+    /// already had; None when the table is full. Fork server only, while no child runs.
+    pub fn add_known(&self, signature: u64) -> Option<usize> {
+        let h = self.header();
+        let n = h.known_len.load(Ordering::Relaxed) as usize;
+        if let Some(i) = h.known[..n].iter().position(|s| s.signature.load(Ordering::Relaxed) == signature) {
+            return Some(i);
+        }
+        if n >= KNOWN_SLOTS {
+            return None;
+        }
+        h.known[n].signature.store(signature, Ordering::Relaxed);
+        h.known_len.store(n as u32 + 1, Ordering::Release);
+        Some(n)
+    }
+
+    /// Counts a hit of a known signature; false when it is not known (child, panic hook).
+    pub fn hit_known(&self, signature: u64) -> bool {
+        let h = self.header();
+        let n = (h.known_len.load(Ordering::Acquire) as usize).min(KNOWN_SLOTS);
+        match h.known[..n].iter().find(|s| s.signature.load(Ordering::Relaxed) == signature) {
+            Some(slot) => {
+                slot.hits.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// (signature, hits so far) of every known slot (fork server).
+    pub fn known_hits(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let h = self.header();
+        let n = (h.known_len.load(Ordering::Acquire) as usize).min(KNOWN_SLOTS);
+        h.known[..n].iter().map(|s| (s.signature.load(Ordering::Relaxed), s.hits.load(Ordering::Relaxed)))
+    }
+}
