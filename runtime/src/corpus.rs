@@ -19,6 +19,8 @@ pub struct Entry {
     pub fuzzed: u64,
     /// New corpus entries its mutants produced.
     pub finds: u64,
+    /// Moving average of its mutants' execution times, in µs (0: not measured).
+    pub cost: f64,
     favored: bool,
 }
 
@@ -36,6 +38,8 @@ pub struct Corpus {
     dirty: bool,
     /// Weigh entries by how rare their features are (off: freshness, size and yield only).
     rarity: bool,
+    /// Typical execution time, in the unit of `Entry::cost` (0: not measured).
+    typical_cost: f64,
 }
 
 impl Corpus {
@@ -48,6 +52,7 @@ impl Corpus {
             freq: Vec::new(),
             dirty: false,
             rarity: true,
+            typical_cost: 0.0,
         }
     }
 
@@ -92,7 +97,7 @@ impl Corpus {
                 *slot = index;
             }
         }
-        self.entries.push(Entry { data, id, deaths, edges, fuzzed: 0, finds: 0, favored: true });
+        self.entries.push(Entry { data, id, deaths, edges, fuzzed: 0, finds: 0, cost: 0.0, favored: true });
         let prev = self.cumulative.last().copied().unwrap_or(0.0);
         let fresh = self.mean_weight().max(1.0) * 2.0 / death_penalty(deaths);
         self.cumulative.push(prev + fresh);
@@ -115,7 +120,14 @@ impl Corpus {
         self.cumulative.partition_point(|&c| c <= x).min(self.entries.len() - 1)
     }
 
-    /// Whether entries were added since the last refresh.
+    /// Sets the typical execution time entries' costs are weighed against (see `weight`),
+    /// and asks for a refresh when an entry just became costly.
+    pub fn set_typical_cost(&mut self, cost: f64, reweigh: bool) {
+        self.typical_cost = cost;
+        self.dirty |= reweigh;
+    }
+
+    /// Whether entries were added (or became costly) since the last refresh.
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
@@ -147,21 +159,27 @@ impl Corpus {
         let mut total = 0.0;
         self.cumulative.clear();
         for e in &self.entries {
-            total += weight(e, &self.freq, self.rarity);
+            total += weight(e, &self.freq, self.rarity, self.typical_cost);
             self.cumulative.push(total);
         }
         self.dirty = false;
     }
 }
 
-fn weight(e: &Entry, freq: &[u32], rarity: bool) -> f64 {
+/// An entry's weight: rare features, favoured, small, fresh and productive entries up; entries
+/// whose mutants killed children down; and entries whose mutants are slow down in proportion
+/// to their time (what an entry returns per second, not per execution, is what counts: a
+/// header-sized allocation or a slow path behind a prefix would otherwise take the campaign's
+/// time), bounded so that a slow entry is never dropped and a fast one never dominates.
+fn weight(e: &Entry, freq: &[u32], rarity: bool, typical_cost: f64) -> f64 {
     let rarity: f64 =
         if rarity { e.edges.iter().map(|&i| 1.0 / f64::from(freq[i as usize].max(1))).sum() } else { 0.0 };
     let favored = if e.favored { 1.0 } else { 0.2 };
     let size = 1.0 / (1.0 + e.data.len() as f64 / 512.0);
     let fresh = if e.fuzzed == 0 { 4.0 } else { 1.0 };
     let yield_ = (1.0 + e.finds as f64) / (1.0 + e.fuzzed as f64 / 8192.0);
-    (favored * (1.0 + rarity) * size * fresh * yield_ / death_penalty(e.deaths)).max(1e-6)
+    let speed = if e.cost > typical_cost && typical_cost > 0.0 { (typical_cost / e.cost).max(1e-6) } else { 1.0 };
+    (favored * (1.0 + rarity) * size * fresh * yield_ * speed / death_penalty(e.deaths)).max(1e-9)
 }
 
 /// How much less an entry is picked after its mutants killed `deaths` children (a known hang
@@ -218,6 +236,23 @@ mod tests {
             hits[c.pick(&mut rng)] += 1;
         }
         assert!(hits[calm] > 20 * hits[deadly], "calm {} vs deadly {}", hits[calm], hits[deadly]);
+    }
+
+    #[test]
+    fn entries_with_slow_mutants_are_picked_in_proportion_to_their_speed() {
+        let mut c = Corpus::new(10);
+        let fast = c.add(vec![1; 4], 1, 0, vec![1].into());
+        let slow = c.add(vec![2; 4], 2, 0, vec![2].into());
+        (c.get_mut(fast).cost, c.get_mut(slow).cost) = (1000.0, 1000.0 * 1000.0);
+        c.set_typical_cost(1000.0, true);
+        c.refresh();
+        let mut rng = Rng::new(5);
+        let mut hits = [0usize; 2];
+        for _ in 0..100_000 {
+            hits[c.pick(&mut rng)] += 1;
+        }
+        // A thousand times slower: about a thousand times rarer (never never).
+        assert!((30..300).contains(&hits[slow]), "fast {} vs slow {}", hits[fast], hits[slow]);
     }
 
     #[test]

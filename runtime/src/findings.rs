@@ -66,6 +66,11 @@ impl FindingStore {
         sig.filter(|s| self.by_signature.contains_key(s))
     }
 
+    /// Signatures of the hangs recorded so far.
+    pub fn hang_signatures(&self) -> impl Iterator<Item = &str> {
+        self.index.findings.iter().map(|f| f.signature.as_str()).filter(|s| s.starts_with("hang|"))
+    }
+
     /// Signatures of the panics recorded so far.
     pub fn panic_signatures(&self) -> impl Iterator<Item = &str> {
         self.index.findings.iter().map(|f| f.signature.as_str()).filter(|s| s.starts_with("panic|"))

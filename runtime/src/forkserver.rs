@@ -11,7 +11,7 @@ use crate::process::{self, Forked, CHILD_DONE};
 use crate::sancov::CounterMap;
 use crate::shared::SharedRegion;
 use crate::signals;
-use crate::watchdog::{watch, ChildEnd, Limits};
+use crate::watchdog::{watch, watch_probing, ChildEnd, Limits, Watched};
 use crate::statsfile::{CoverageFile, StatsFile};
 use crate::util::{hash64, now_ms};
 use crate::warm::WarmState;
@@ -186,14 +186,36 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         // A heartbeat per child too: when every child dies within microseconds (a crash the
         // corpus keeps hitting), the watch loop below never reaches its periodic tick.
         ws.stats.set(StatField::HeartbeatMs, now_ms());
+        let known_hangs: Vec<String> = ws.findings.hang_signatures().map(str::to_string).collect();
         let heartbeat = || {
             let now = now_ms();
             ws.stats.set(StatField::HeartbeatMs, now);
             known.fold(&mut ws.findings, ws.warm);
             afl.tick(ws.stats, &ws.coverage, now, false);
         };
-        let end = match watch(&child, seq, ws.region.record(), &limits, heartbeat) {
-            Ok(end) => end,
+        // A known hang is recognised from a probe of its stack, symbolised like a finding's
+        // (in a forked helper), while the execution goes on.
+        let mut recognise = |ips: &[usize]| {
+            let frames = crate::symbols::user_view(&crate::symbols::symbolize_isolated(ips));
+            let signature = crate::symbols::signature(FindingKind::Hang, 0, "", &frames);
+            known_hangs.contains(&signature).then_some(signature)
+        };
+        let prober: Option<crate::watchdog::Prober<'_>> =
+            if known_hangs.is_empty() { None } else { Some(&mut recognise) };
+        let watched = watch_probing(&child, seq, ws.region.record(), &limits, heartbeat, prober);
+        let end = match watched {
+            Ok(Watched::End(end)) => end,
+            Ok(Watched::KnownHang(signature)) => {
+                // The same bookkeeping as a hang recorded through the shared record.
+                let input = ws.region.input();
+                let (parent, token) = ws.region.record().origin();
+                penalties.record(&input, parent, token);
+                ws.stats.add(StatField::Hangs, 1);
+                ws.findings.bump(&signature, 1);
+                seq.store(seq.load(Ordering::Relaxed).div_ceil(2) * 2, Ordering::Relaxed);
+                generation += 1;
+                continue;
+            }
             Err(e) => {
                 crate::log::error(&format!("lost track of the fuzzing child: {e}"));
                 child.signal(libc::SIGKILL);
@@ -321,6 +343,7 @@ fn confirm(
         Ok(Forked::Child) => {
             child_setup(cfg, ws);
             let input = ws.region.input();
+            crate::alloc::set_input_len(input.len());
             let n = seq.load(Ordering::Relaxed);
             seq.store(n | 1, Ordering::Relaxed);
             target(&input);

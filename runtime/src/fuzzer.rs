@@ -13,7 +13,7 @@ use crate::signals;
 use crate::statsfile::{CoverageFile, StatsFile};
 use crate::sync::{Journal, Outbox, Peers};
 use crate::warm::{Record, WarmState};
-use crate::util::{hash64, now_ms, write_atomic};
+use crate::util::{coarse_us, hash64, now_ms, write_atomic};
 use crate::{Corpus, TargetFn};
 use protocrash_proto::config::WorkerConfig;
 use protocrash_proto::coverage::BUCKET;
@@ -159,7 +159,25 @@ pub struct Fuzzer<'a> {
     upkeep: Upkeep,
     /// Catch known panics and go on (see `recovered`).
     recover: bool,
+    /// Typical execution time, in µs, from the upkeep periods (0: none measured yet).
+    typical_cost: f64,
+    /// The coarse clock after the last execution (see `fuzz_one`).
+    clock_us: u64,
+    /// Executions and time at the start of the current typical-time stretch.
+    upkeep_execs: u64,
+    typical_since: std::time::Instant,
+    /// The slowest execution of the current stretch (coarse clock, µs).
+    stretch_max_us: f64,
+    /// Tokens whose mutants ran slow (over SLOW_FACTOR times the typical execution), and how
+    /// often: used less, as tokens that killed children are.
+    slow_tokens: std::collections::HashMap<u64, u32>,
 }
+
+/// An execution this many times slower than the typical one is slow…
+const SLOW_FACTOR: f64 = 64.0;
+/// …if it also took at least this long (two ticks of the coarse clock, so that one fast
+/// execution across a tick boundary is never taken for a slow one).
+const SLOW_MIN_US: f64 = 8000.0;
 
 /// Most executions one input-to-state stage may spend.
 const STAGE_BUDGET: usize = 1024;
@@ -208,6 +226,12 @@ impl<'a> Fuzzer<'a> {
             last_sync_ms: 0,
             upkeep: Upkeep::new(),
             recover: signals::CAN_RECOVER && shared.warm.recover(),
+            typical_cost: shared.warm.typical_cost(),
+            clock_us: 0,
+            upkeep_execs: 0,
+            typical_since: std::time::Instant::now(),
+            stretch_max_us: 0.0,
+            slow_tokens: std::collections::HashMap::new(),
             shared,
         }
     }
@@ -232,9 +256,15 @@ impl<'a> Fuzzer<'a> {
         self.len_limit = self.queue.max_input_len().max(MIN_LEN_LIMIT).max(warm.len_limit()).min(self.cfg.max_len.max(1));
         self.shared.stats.set(StatField::State, WorkerState::Running as u64);
         self.publish();
+        (self.clock_us, self.upkeep, self.upkeep_execs) = (coarse_us(), Upkeep::new(), self.execs);
+        self.typical_since = std::time::Instant::now();
         while self.execs < self.budget_end {
-            if self.upkeep.tick() && self.upkeep() {
-                break;
+            if self.upkeep.tick() {
+                if self.upkeep() {
+                    break;
+                }
+                // The upkeep's own time is no execution's.
+                self.clock_us = coarse_us();
             }
             self.fuzz_one();
         }
@@ -261,17 +291,36 @@ impl<'a> Fuzzer<'a> {
                 (self.token_len, token_id) = (0, 0);
                 buf.clear();
                 buf.extend_from_slice(&self.queue.get(pick).data);
-                let other = self.rng.below(self.queue.len());
+                let other = self.queue.pick(&mut self.rng);
                 havoc(&mut buf, &mut self.rng, self.len_limit, &self.queue.get(other).data, self.strategy.havoc_depth);
             }
         }
         self.shared.region.record().set_origin(self.queue.get(pick).id, token_id);
         let (verdict, novel) = self.execute(&buf);
+        // One read of the coarse clock per execution: what passed since the last one is this
+        // execution (upkeeps re-read it), at the clock's resolution.
+        let now = coarse_us();
+        let took = now.saturating_sub(self.clock_us) as f64;
+        self.clock_us = now;
+        self.stretch_max_us = self.stretch_max_us.max(took);
         let entry = self.queue.get_mut(pick);
         entry.fuzzed += 1;
+        entry.cost += (took - entry.cost) / 8.0;
+        if self.is_slow(took) {
+            // A slow execution: weigh its entry down now, not at the next periodic refresh,
+            // and use the token that made it (a size, a prefix) less, like one that kills.
+            self.queue.set_typical_cost(self.typical_cost, true);
+            self.upkeep.left = 1;
+            if token_id != 0 {
+                *self.slow_tokens.entry(token_id).or_default() += 1;
+                self.shared.warm.log_slow(token_id);
+            }
+        }
+        let entry = self.queue.get_mut(pick);
         let counters = self.shared.warm.entry_counters(pick);
         if let Some(c) = counters {
             c[0].store(entry.fuzzed, Ordering::Relaxed);
+            c[2].store(entry.cost.to_bits(), Ordering::Relaxed);
         }
         if novel && verdict == Corpus::Keep {
             entry.finds += 1;
@@ -281,18 +330,25 @@ impl<'a> Fuzzer<'a> {
             if self.token_len > 0 {
                 self.credit_token();
             }
-            self.keep(&buf, true);
+            self.keep(&buf, true, took);
         } else {
             cmp::discard();
         }
         self.buf = buf;
     }
 
+    /// Whether an execution that took `us` microseconds is slow.
+    #[inline]
+    fn is_slow(&self, us: f64) -> bool {
+        us >= SLOW_MIN_US && us > SLOW_FACTOR * self.typical_cost
+    }
+
     /// Whether to use a token now: always if it never killed a child, ever more rarely the
     /// more children it killed (never quite never: it may lead to a second bug).
     #[inline]
     fn token_allowed(&mut self, token_id: u64) -> bool {
-        match self.shared.penalties.token_deaths(token_id) {
+        let slow = if self.slow_tokens.is_empty() { 0 } else { self.slow_tokens.get(&token_id).copied().unwrap_or(0) };
+        match self.shared.penalties.token_deaths(token_id) + slow {
             0 => true,
             d => self.rng.below(1 << (2 * d).min(12)) == 0,
         }
@@ -307,9 +363,16 @@ impl<'a> Fuzzer<'a> {
         let parent = self.queue.get(entry).id;
         self.shared.region.record().set_origin(parent, 0);
         self.record_next = true;
+        let started = coarse_us();
         self.execute(&base);
+        let took = coarse_us().saturating_sub(started) as f64;
         self.record_next = false;
         cmp::discard();
+        // A stage spends up to STAGE_BUDGET executions of about the base's cost: not on a slow
+        // entry (a header-sized allocation would make it a thousand slow executions).
+        if self.is_slow(took) {
+            return;
+        }
         let mut pairs = Vec::new();
         cmp::snapshot(&mut pairs);
         let (mut forms, mut places) = (Vec::new(), Vec::new());
@@ -332,12 +395,17 @@ impl<'a> Fuzzer<'a> {
                     cand.clear();
                     cand.extend_from_slice(&base);
                     cand[at..at + w].copy_from_slice(&to[..*w]);
+                    let started = coarse_us();
                     let (verdict, novel) = self.execute(&cand);
+                    if self.is_slow(coarse_us().saturating_sub(started) as f64) {
+                        // This replacement made it slow (a size field): the stage stops here.
+                        budget = 0;
+                    }
                     if novel && verdict == Corpus::Keep {
                         self.token_len = *w;
                         self.token[..*w].copy_from_slice(&to[..*w]);
                         self.credit_token();
-                        self.keep(&cand, true);
+                        self.keep(&cand, true, 0.0);
                     } else {
                         cmp::discard();
                     }
@@ -386,7 +454,9 @@ impl<'a> Fuzzer<'a> {
             self.token_len = len;
             return;
         }
-        let other = self.rng.below(self.queue.len());
+        // The splice partner by weight too: a slow or deadly entry's bytes (a size field) are
+        // spliced into others no more often than it is fuzzed itself.
+        let other = self.queue.pick(&mut self.rng);
         let limit = if self.rng.one_in(LEN_JUMP_ONE_IN) { self.cfg.max_len } else { self.len_limit };
         havoc(buf, &mut self.rng, limit, &self.queue.get(other).data, self.strategy.havoc_depth);
     }
@@ -445,6 +515,7 @@ impl<'a> Fuzzer<'a> {
     #[inline]
     fn execute(&mut self, input: &[u8]) -> (Corpus, bool) {
         self.shared.region.set_input(input);
+        crate::alloc::set_input_len(input.len());
         let seq = self.shared.stats.field(StatField::ExecSeq);
         seq.store(2 * self.execs + 1, Ordering::Relaxed);
         if self.cmp_on {
@@ -527,6 +598,7 @@ impl<'a> Fuzzer<'a> {
                     if let Some(c) = warm.entry_counters(i) {
                         let e = self.queue.get_mut(i);
                         (e.fuzzed, e.finds) = (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed));
+                        e.cost = f64::from_bits(c[2].load(Ordering::Relaxed));
                     }
                     if let Some(cov) = exported {
                         self.outbox.note(cov);
@@ -535,11 +607,13 @@ impl<'a> Fuzzer<'a> {
                 Record::Seen { peer, name } => self.peers.replay_seen(peer, name),
                 Record::Hold(content) => self.peers.replay_hold(content),
                 Record::Note(cov) => self.outbox.note(cov),
+                Record::Slow(token) => *self.slow_tokens.entry(token).or_default() += 1,
             }
         }
         if self.queue.is_empty() {
             return false;
         }
+        self.queue.set_typical_cost(self.typical_cost, true);
         self.queue.refresh();
         true
     }
@@ -557,7 +631,11 @@ impl<'a> Fuzzer<'a> {
 
     /// Adds the last executed input to the corpus and the shared map; exports it to the
     /// queue unless it came from there.
-    fn keep(&mut self, input: &[u8], export: bool) {
+    /// `cost` is the time its own execution took (0 if not measured): its mutants are
+    /// likely as slow, so a slow new entry starts with its cost known instead of with the
+    /// weight of a fresh entry (compare feedback pulling a size field ever closer to a
+    /// limit would otherwise keep ever slower inputs and fuzz each one first).
+    fn keep(&mut self, input: &[u8], export: bool, cost: f64) {
         let map = self.shared.coverage.buckets();
         let mut edges = Vec::with_capacity(self.hits.len());
         let mut cov_hash: u32 = 0x811c_9dc5;
@@ -595,6 +673,14 @@ impl<'a> Fuzzer<'a> {
         let exported = (export && grew).then_some(cov_hash);
         self.shared.warm.log_entry(input_id, input, &edges, exported);
         let id = self.queue.add(input.to_vec(), input_id, deaths, edges.into_boxed_slice());
+        self.queue.get_mut(id).cost = cost;
+        if self.is_slow(cost) {
+            // Re-weigh at the next execution: until then a new entry has a fresh one's weight.
+            self.upkeep.left = 1;
+        }
+        if let Some(c) = self.shared.warm.entry_counters(id) {
+            c[2].store(cost.to_bits(), Ordering::Relaxed);
+        }
         // Entries reloaded from this worker's queue had their stage in an earlier child (and
         // a stage candidate that crashed would otherwise crash every restarted child again).
         if self.cmp_on && self.strategy.stage && export && self.stage_queue.len() < 64 {
@@ -623,11 +709,24 @@ impl<'a> Fuzzer<'a> {
     fn upkeep(&mut self) -> bool {
         let now = now_ms();
         self.upkeep.rearm(now);
+        // The typical execution, from stretches of at least 10 ms and 16 executions (one clock
+        // read per upkeep). A stretch with a slow execution in it (as the coarse clock saw it)
+        // says nothing about the typical one and is left out.
+        let (elapsed, execs) = (self.typical_since.elapsed(), self.execs - self.upkeep_execs);
+        if elapsed >= std::time::Duration::from_millis(10) && execs >= 16 {
+            if self.stretch_max_us < SLOW_MIN_US {
+                let per_exec_us = elapsed.as_secs_f64() * 1e6 / execs as f64;
+                let t = self.typical_cost;
+                self.typical_cost = if t == 0.0 { per_exec_us } else { t + (per_exec_us - t) / 8.0 };
+            }
+            (self.typical_since, self.upkeep_execs, self.stretch_max_us) = (std::time::Instant::now(), self.execs, 0.0);
+        }
         if self.shared.stats.get(StatField::Stop) != 0 {
             return true;
         }
         let chores = self.upkeep.count.is_multiple_of(64);
         if self.queue.is_dirty() || chores {
+            self.queue.set_typical_cost(self.typical_cost, false);
             self.queue.refresh();
         }
         let interval = self.cfg.sync_interval_ms;
@@ -647,6 +746,7 @@ impl<'a> Fuzzer<'a> {
         }
         self.len_limit = self.len_limit.max(len_ramp(self.execs, self.cfg.max_len));
         self.shared.warm.set_len_limit(self.len_limit);
+        self.shared.warm.set_typical_cost(self.typical_cost);
         self.publish();
         false
     }
@@ -686,7 +786,7 @@ impl<'a> Fuzzer<'a> {
             }
             let (verdict, novel) = self.execute(&data);
             if novel && verdict == Corpus::Keep {
-                self.keep(&data, !from_queue);
+                self.keep(&data, !from_queue, 0.0);
             } else {
                 cmp::discard();
             }
@@ -702,7 +802,7 @@ impl<'a> Fuzzer<'a> {
         for input in start.iter().filter(|i| !self.shared.penalties.is_known_bad(i)).take(1) {
             let (verdict, novel) = self.execute(input);
             if self.queue.is_empty() || (novel && verdict == Corpus::Keep) {
-                self.keep(input, false);
+                self.keep(input, false, 0.0);
             } else {
                 cmp::discard();
             }
@@ -740,7 +840,7 @@ impl<'a> Fuzzer<'a> {
             if novel && verdict == Corpus::Keep {
                 // Not exported again: it is in its finder's queue already. A restarted
                 // child re-importing what its predecessor imported is not a new import.
-                self.keep(&data, false);
+                self.keep(&data, false, 0.0);
                 if !at_start || self.verbose {
                     self.shared.stats.add(StatField::Imports, 1);
                 }

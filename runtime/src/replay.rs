@@ -42,6 +42,7 @@ pub fn run_isolated(region: &SharedRegion, limits: &Limits, data: &[u8], target:
             if limits.rss_bytes > 0 {
                 crate::alloc::set_limit(limits.rss_bytes as usize);
             }
+            crate::alloc::set_input_len(data.len());
             record.progress.store(1, Ordering::Relaxed);
             target(data);
             record.progress.store(2, Ordering::Relaxed);
@@ -220,6 +221,7 @@ fn coverage_child(
             Err(e) => ReplayOutcome::Unreadable { message: e.to_string() },
             Ok(data) => {
                 let start = Instant::now();
+                crate::alloc::set_input_len(data.len());
                 record.progress.store(2 * i as u64 + 1, Ordering::Relaxed);
                 target(&data);
                 record.progress.store(2 * i as u64 + 2, Ordering::Relaxed);

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, 
 
 /// Frames kept per report.
 pub const MAX_FRAMES: usize = 64;
+/// Frames kept per probe.
+pub const PROBE_FRAMES: usize = 32;
 const MSG_CAP: usize = 2048;
 /// Bytes of a panic location kept.
 pub const LOC_CAP: usize = 256;
@@ -36,6 +38,11 @@ pub struct ExecRecord {
     /// Non-zero once the child caught a panic and went on: its later findings may come from
     /// state that panic left behind, and are re-run in a fresh child before they count.
     tainted: AtomicU32,
+    /// A probe the parent asked for (non-zero) and whether it is done (see `request_probe`).
+    probe_asked: AtomicU32,
+    probe_done: AtomicU32,
+    probe_n: AtomicU32,
+    probe_ips: [AtomicUsize; PROBE_FRAMES],
     ips: [AtomicUsize; MAX_FRAMES],
     msg: [AtomicU8; MSG_CAP],
     loc: [AtomicU8; LOC_CAP],
@@ -170,8 +177,48 @@ impl ExecRecord {
         self.tainted.load(Ordering::Relaxed) != 0
     }
 
+    /// Asks the child's capture handler for a probe: its stack recorded, execution goes on
+    /// (parent side, before SIGUSR2).
+    pub fn request_probe(&self) {
+        self.probe_done.store(0, Ordering::Relaxed);
+        self.probe_n.store(0, Ordering::Relaxed);
+        self.probe_asked.store(1, Ordering::Release);
+    }
+
+    /// Takes a pending probe request (child side, in the handler).
+    pub fn take_probe_request(&self) -> bool {
+        self.probe_asked.swap(0, Ordering::AcqRel) != 0
+    }
+
+    /// Appends a probe frame; false when full. Async-signal-safe.
+    pub fn push_probe_ip(&self, ip: usize) -> bool {
+        let n = self.probe_n.load(Ordering::Relaxed) as usize;
+        if n >= PROBE_FRAMES {
+            return false;
+        }
+        self.probe_ips[n].store(ip, Ordering::Relaxed);
+        self.probe_n.store(n as u32 + 1, Ordering::Relaxed);
+        true
+    }
+
+    /// Marks the probe complete (child side).
+    pub fn finish_probe(&self) {
+        self.probe_done.store(1, Ordering::Release);
+    }
+
+    /// The probe's frames, once the child finished it (parent side).
+    pub fn probe(&self) -> Option<Vec<usize>> {
+        if self.probe_done.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let n = (self.probe_n.load(Ordering::Relaxed) as usize).min(PROBE_FRAMES);
+        Some(self.probe_ips[..n].iter().map(|c| c.load(Ordering::Relaxed)).collect())
+    }
+
     /// Clears everything for the next child.
     pub fn reset(&self) {
+        self.probe_asked.store(0, Ordering::Relaxed);
+        self.probe_done.store(0, Ordering::Relaxed);
         self.tainted.store(0, Ordering::Relaxed);
         self.filled.store(0, Ordering::Relaxed);
         self.kind.store(0, Ordering::Relaxed);

@@ -204,6 +204,21 @@ extern "C" fn on_fatal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
 
 extern "C" fn on_capture(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     if let Some(rec) = record() {
+        // A probe: where the execution is now, for the fork server to compare with the hangs
+        // it knows. The execution goes on.
+        if rec.take_probe_request() {
+            let mut n = 0;
+            // SAFETY: as in `capture_frames`: this thread is the only one tracing (the probe
+            // handler is not re-entered: SIGUSR2 is blocked while it runs).
+            unsafe {
+                backtrace::trace_unsynchronized(|frame| {
+                    n += 1;
+                    rec.push_probe_ip(frame.ip() as usize) && n < crate::shared::PROBE_FRAMES
+                });
+            }
+            rec.finish_probe();
+            return;
+        }
         if rec.claim() {
             let kind = rec.requested().unwrap_or(FindingKind::Hang);
             rec.set_kind(kind, 0);

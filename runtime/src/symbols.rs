@@ -79,13 +79,14 @@ pub fn symbolize(ips: &[usize]) -> Vec<Frame> {
         let before = frames.len();
         // Return addresses point after the call; step back into the calling instruction.
         let addr = ip.saturating_sub(1) as *mut std::ffi::c_void;
+        let own = in_executable(addr);
         backtrace::resolve(addr, |sym| {
             let func = sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into());
             let place = match (sym.filename(), sym.lineno()) {
                 (Some(file), Some(line)) => Some(format!("{}:{line}", file.display())),
                 _ => None,
             };
-            let user = is_user(&func, place.as_deref());
+            let user = own && is_user(&func, place.as_deref());
             frames.push(Frame { func, place, user });
         });
         if frames.len() == before {
@@ -93,6 +94,25 @@ pub fn symbolize(ips: &[usize]) -> Vec<Frame> {
         }
     }
     frames
+}
+
+/// The start of the object (executable or shared library) `addr` lies in.
+fn object_base(addr: *const std::ffi::c_void) -> Option<usize> {
+    // SAFETY: an all-zero Dl_info is a valid out-value (null pointers); dladdr only reads
+    // its own loader tables for `addr` and fills `info`.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: see above; `info` is a valid, writable Dl_info.
+    (unsafe { libc::dladdr(addr, &mut info) } != 0).then_some(info.dli_fbase as usize)
+}
+
+/// Whether `addr` lies in the harness executable. The user's code is linked into it; a
+/// frame in a shared library (libc's `memset`, `pthread_kill`) is never the user's line,
+/// even when the library has line tables of its own.
+fn in_executable(addr: *const std::ffi::c_void) -> bool {
+    match (object_base(addr), object_base(in_executable as *const std::ffi::c_void)) {
+        (Some(a), Some(own)) => a == own,
+        _ => true,
+    }
 }
 
 const RUNTIME_PREFIXES: [&str; 16] = [

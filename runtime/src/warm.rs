@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 const LOG_CAP: usize = 256 << 20;
 /// Corpus entries whose scheduler figures are kept.
 const MAX_ENTRIES: usize = 1 << 20;
+/// Bytes of scheduler figures per entry: fuzzed, finds, cost (f64 bits).
+const ENTRY_SLOT: usize = 24;
 /// Known panic signatures one worker tracks hits of.
 pub const KNOWN_SLOTS: usize = 256;
 
@@ -41,6 +43,7 @@ const ENTRY: u32 = 1;
 const SEEN: u32 = 2;
 const HOLD: u32 = 3;
 const NOTE: u32 = 4;
+const SLOW: u32 = 5;
 const RECORD_HEAD: usize = 16;
 
 #[repr(C)]
@@ -62,6 +65,8 @@ struct Header {
     /// Committed bytes of log.
     log_len: AtomicUsize,
     len_limit: AtomicUsize,
+    /// The typical execution time (f64 bits, `util::ticks`).
+    typical_cost: AtomicU64,
     known: [KnownSlot; KNOWN_SLOTS],
 }
 
@@ -75,6 +80,8 @@ pub enum Record<'a> {
     Hold(&'a [u8]),
     /// A coverage hash already in this worker's queue.
     Note(u32),
+    /// A token whose mutant ran slow.
+    Slow(u64),
 }
 
 /// The shared mapping.
@@ -94,7 +101,7 @@ impl WarmState {
         let local_at = std::mem::size_of::<Header>().next_multiple_of(page);
         let cmp_at = (local_at + map_len).next_multiple_of(page);
         let entries_at = (cmp_at + crate::cmp::KEPT_BYTES).next_multiple_of(page);
-        let log_at = entries_at + MAX_ENTRIES * 16;
+        let log_at = entries_at + MAX_ENTRIES * ENTRY_SLOT;
         let total = log_at + LOG_CAP;
         // SAFETY: a fresh anonymous mapping with no address hint aliases nothing; it is
         // zero-filled, and all-zero bytes are valid for every part (atomics, bytes, an empty
@@ -138,15 +145,17 @@ impl WarmState {
         self.atomics(self.cmp_at, crate::cmp::KEPT_BYTES)
     }
 
-    /// Entry `i`'s (fuzzed, finds) counters, if `i` is within the kept range.
+    /// Entry `i`'s scheduler figures (fuzzed, finds, cost as f64 bits), if `i` is within
+    /// the kept range.
     #[inline]
-    pub fn entry_counters(&self, i: usize) -> Option<&'static [AtomicU64; 2]> {
+    pub fn entry_counters(&self, i: usize) -> Option<&'static [AtomicU64; 3]> {
         if i >= MAX_ENTRIES {
             return None;
         }
-        // SAFETY: slot `i` (16 bytes, 8-aligned since `entries_at` is page-aligned) lies inside
-        // the mapping, zero-initialised, accessed only through atomics, never unmapped.
-        Some(unsafe { &*(self.base.add(self.entries_at + 16 * i) as *const [AtomicU64; 2]) })
+        // SAFETY: slot `i` (ENTRY_SLOT bytes, 8-aligned since `entries_at` is page-aligned and
+        // ENTRY_SLOT a multiple of 8) lies inside the mapping, zero-initialised, accessed only
+        // through atomics, never unmapped.
+        Some(unsafe { &*(self.base.add(self.entries_at + ENTRY_SLOT * i) as *const [AtomicU64; 3]) })
     }
 
     /// Whether a complete, intact log is there to start from.
@@ -163,17 +172,17 @@ impl WarmState {
         h.spoiled.store(0, Ordering::Relaxed);
         h.log_len.store(0, Ordering::Relaxed);
         h.len_limit.store(0, Ordering::Relaxed);
+        h.typical_cost.store(0, Ordering::Relaxed);
         for b in self.local() {
             b.store(0, Ordering::Relaxed);
         }
         for b in self.cmp_state() {
             b.store(0, Ordering::Relaxed);
         }
-        // Only as many counter slots as there were entries (at most one per 16 log bytes).
-        for i in 0..(used / 16).min(MAX_ENTRIES) {
+        // Only as many slots as there were entries (at most one per RECORD_HEAD log bytes).
+        for i in 0..(used / RECORD_HEAD).min(MAX_ENTRIES) {
             if let Some(c) = self.entry_counters(i) {
-                c[0].store(0, Ordering::Relaxed);
-                c[1].store(0, Ordering::Relaxed);
+                c.iter().for_each(|w| w.store(0, Ordering::Relaxed));
             }
         }
     }
@@ -191,6 +200,16 @@ impl WarmState {
     /// The length limit the last child reached (0: none yet).
     pub fn len_limit(&self) -> usize {
         self.header().len_limit.load(Ordering::Relaxed)
+    }
+
+    /// The typical execution time the last child measured (0: none).
+    pub fn typical_cost(&self) -> f64 {
+        f64::from_bits(self.header().typical_cost.load(Ordering::Relaxed))
+    }
+
+    /// Keeps the typical execution time.
+    pub fn set_typical_cost(&self, ticks: f64) {
+        self.header().typical_cost.store(ticks.to_bits(), Ordering::Relaxed);
     }
 
     /// Keeps the current length limit.
@@ -259,6 +278,11 @@ impl WarmState {
         self.append(NOTE, &[&cov_hash.to_le_bytes()]);
     }
 
+    /// Logs a token whose mutant ran slow.
+    pub fn log_slow(&self, token: u64) {
+        self.append(SLOW, &[&token.to_le_bytes()]);
+    }
+
     /// The committed log, record by record; Err when a record fails its check (the log is
     /// then spoiled).
     pub fn records(&self) -> Result<Vec<Record<'_>>, String> {
@@ -309,6 +333,7 @@ impl WarmState {
                 }
                 HOLD => Record::Hold(p),
                 NOTE if n == 4 => Record::Note(u32::from_le_bytes(p.try_into().unwrap())),
+                SLOW if n == 8 => Record::Slow(u64::from_le_bytes(p.try_into().unwrap())),
                 _ => return bad("unknown record", at),
             };
             out.push(rec);

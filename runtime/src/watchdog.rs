@@ -30,6 +30,16 @@ pub enum ChildEnd {
     Finding(Verdict),
 }
 
+/// How a child watched with a prober ended.
+#[derive(Debug)]
+pub enum Watched {
+    /// As with [`watch`].
+    End(ChildEnd),
+    /// Killed early in a hang the prober recognised: a hit of the known hang with this
+    /// signature.
+    KnownHang(String),
+}
+
 /// What the watcher saw of a child that died of a finding. The child's own record in shared
 /// memory (panic message, frames) says more when it wrote one; this is the fallback.
 #[derive(Clone, Debug)]
@@ -49,14 +59,44 @@ pub fn watch(
     progress: &AtomicU64,
     record: &ExecRecord,
     limits: &Limits,
-    mut tick: impl FnMut(),
+    tick: impl FnMut(),
 ) -> std::io::Result<ChildEnd> {
-    let period = (limits.timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
+    match watch_probing(child, progress, record, limits, tick, None)? {
+        Watched::End(end) => Ok(end),
+        Watched::KnownHang(_) => unreachable!("no prober, no known hang"),
+    }
+}
+
+/// Recognises a known hang from a probe's frames: its signature if it is one.
+pub type Prober<'a> = &'a mut dyn FnMut(&[usize]) -> Option<String>;
+
+/// An execution still running after this share of the timeout is probed.
+const PROBE_DIVISOR: u32 = 16;
+
+/// [`watch`], and when `prober` is given, an execution still running after a sixteenth of
+/// the timeout is probed once (its stack recorded while it goes on): a hang the worker
+/// already knows is killed then, not after the whole timeout — a known hang behind a prefix
+/// would otherwise cost the full timeout every time the fuzzer walks back into it. Anything
+/// the prober does not recognise (a new hang, a slow input) gets the whole timeout.
+pub fn watch_probing(
+    child: &Child,
+    progress: &AtomicU64,
+    record: &ExecRecord,
+    limits: &Limits,
+    mut tick: impl FnMut(),
+    mut prober: Option<Prober<'_>>,
+) -> std::io::Result<Watched> {
+    let probe_after = (limits.timeout / PROBE_DIVISOR).max(Duration::from_millis(10));
+    let mut period = (limits.timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
+    if prober.is_some() {
+        period = period.min(probe_after / 2);
+    }
     let mut last = progress.load(Ordering::Relaxed);
     let mut since = Instant::now();
+    let mut probed = u64::MAX;
     loop {
         if let Some(exit) = child.wait_timeout(period)? {
-            return Ok(classify(exit, record));
+            return Ok(Watched::End(classify(exit, record)));
         }
         tick();
         let now_progress = progress.load(Ordering::Relaxed);
@@ -64,6 +104,25 @@ pub fn watch(
         if now_progress != last || now_progress.is_multiple_of(2) {
             last = now_progress;
             since = now;
+        } else if now - since >= probe_after && probed != now_progress && now - since < limits.timeout {
+            probed = now_progress;
+            if let Some(p) = prober.as_mut() {
+                let frames = match probe(child, record)? {
+                    Probed::Exited(exit) => return Ok(Watched::End(classify(exit, record))),
+                    Probed::Frames(frames) => Some(frames),
+                    Probed::Nothing => None,
+                };
+                if let Some(frames) = frames {
+                    if let Some(signature) = p(&frames) {
+                        // Still the same execution? Then it is the known hang: kill it.
+                        if progress.load(Ordering::Relaxed) == now_progress {
+                            child.signal(libc::SIGKILL);
+                            child.wait()?;
+                            return Ok(Watched::KnownHang(signature));
+                        }
+                    }
+                }
+            }
         } else if now - since >= limits.timeout {
             let ms = limits.timeout.as_millis();
             return capture_and_kill(
@@ -71,15 +130,39 @@ pub fn watch(
                 record,
                 FindingKind::Hang,
                 format!("an execution ran longer than the {ms} ms timeout"),
-            );
+            )
+            .map(Watched::End);
         }
         if limits.rss_bytes > 0 {
             if let Some(rss) = child.rss_bytes().filter(|&r| r > limits.rss_bytes) {
                 let msg = format!("resident memory {} MiB over the {} MiB limit", rss >> 20, limits.rss_bytes >> 20);
-                return capture_and_kill(child, record, FindingKind::Oom, msg);
+                return capture_and_kill(child, record, FindingKind::Oom, msg).map(Watched::End);
             }
         }
     }
+}
+
+/// What a probe got.
+enum Probed {
+    Frames(Vec<usize>),
+    Exited(Exit),
+    Nothing,
+}
+
+/// Asks the child for a probe and waits (at most 50 ms) for its frames.
+fn probe(child: &Child, record: &ExecRecord) -> std::io::Result<Probed> {
+    record.request_probe();
+    child.signal(CAPTURE_SIGNAL);
+    let end = Instant::now() + Duration::from_millis(50);
+    while Instant::now() < end {
+        if let Some(frames) = record.probe() {
+            return Ok(Probed::Frames(frames));
+        }
+        if let Some(exit) = child.wait_timeout(Duration::from_millis(1))? {
+            return Ok(Probed::Exited(exit));
+        }
+    }
+    Ok(Probed::Nothing)
 }
 
 fn classify(exit: Exit, record: &ExecRecord) -> ChildEnd {
