@@ -8,6 +8,7 @@
 mod common;
 
 use common::{one_campaign_at_a_time, Fixture};
+use protocrash_proto::finding::FindingKind;
 use protocrash_proto::layout::SyncDir;
 use protocrash_proto::stats::{StatField, StatsView};
 
@@ -34,7 +35,7 @@ fn findings(fx: &Fixture, target: &str) -> Vec<(String, String, u64)> {
 
 /// Files (reproducers, without their `.txt`) in worker 0's `crashes/`.
 fn crash_files(fx: &Fixture, target: &str) -> usize {
-    let dir = fx.worker_dir(target).join("crashes");
+    let dir = fx.worker(target).findings(FindingKind::Panic);
     std::fs::read_dir(dir).unwrap().flatten().filter(|e| !e.file_name().to_string_lossy().ends_with(".txt")).count()
 }
 

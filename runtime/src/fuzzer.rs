@@ -243,7 +243,9 @@ impl<'a> Fuzzer<'a> {
         self.load_learned();
         self.counters.clear();
         let warm = self.shared.warm;
-        if warm.is_warm() && self.load_warm() {
+        // PROTOCRASH_COLD_RESTART: every child re-runs the queue, as before warm restarts (to
+        // measure what they save; see fixtures/bench/known.sh).
+        if warm.is_warm() && std::env::var_os("PROTOCRASH_COLD_RESTART").is_none() && self.load_warm() {
             cmp::mirror_to(warm.cmp_state(), true);
             self.shared.stats.add(StatField::WarmStarts, 1);
         } else {
