@@ -5,16 +5,48 @@
 
 use crate::rng::Rng;
 
+/// An entry's bytes (or features): its own allocation, or borrowed from the warm-restart
+/// log (see `warm`), where every entry is kept anyway: a restarted child then reloads
+/// megabytes of corpus without copying them.
+pub enum Bytes<T: 'static> {
+    /// Owned.
+    Owned(Box<[T]>),
+    /// In the warm-restart log (never unmapped, never rewritten while this process lives).
+    Shared(&'static [T]),
+}
+
+impl<T> std::ops::Deref for Bytes<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Bytes::Owned(b) => b,
+            Bytes::Shared(s) => s,
+        }
+    }
+}
+
+impl<T> From<Vec<T>> for Bytes<T> {
+    fn from(v: Vec<T>) -> Self {
+        Bytes::Owned(v.into_boxed_slice())
+    }
+}
+
+impl<T> From<Box<[T]>> for Bytes<T> {
+    fn from(b: Box<[T]>) -> Self {
+        Bytes::Owned(b)
+    }
+}
+
 /// One corpus entry.
 pub struct Entry {
     /// The input.
-    pub data: Vec<u8>,
+    pub data: Bytes<u8>,
     /// Its id (a hash of `data`): what the fork server's penalties know it by.
     pub id: u64,
     /// Children killed by its mutants in earlier children of this worker.
     pub deaths: u32,
     /// Edge indices it covers.
-    pub edges: Box<[u32]>,
+    pub edges: Bytes<u32>,
     /// Times it was picked for mutation.
     pub fuzzed: u64,
     /// New corpus entries its mutants produced.
@@ -33,6 +65,10 @@ pub struct Corpus {
     cumulative: Vec<f64>,
     /// Per edge: the smallest entry covering it.
     best: Vec<u32>,
+    /// Each entry's input length, dense: `add` compares against the current holder of every
+    /// feature it adds, and reading it out of the (large, scattered) entries made a warm
+    /// start's reload of a few thousand entries cache-miss bound.
+    lens: Vec<u32>,
     /// Scratch for `refresh`: how many entries hold each feature.
     freq: Vec<u32>,
     dirty: bool,
@@ -49,6 +85,7 @@ impl Corpus {
             entries: Vec::new(),
             cumulative: Vec::new(),
             best: vec![NONE; map_len],
+            lens: Vec::new(),
             freq: Vec::new(),
             dirty: false,
             rarity: true,
@@ -88,15 +125,17 @@ impl Corpus {
 
     /// Adds an input (with its id and the deaths its mutants caused) with the edges it
     /// covers; it starts with a fresh-entry weight until the next [`Corpus::refresh`].
-    pub fn add(&mut self, data: Vec<u8>, id: u64, deaths: u32, edges: Box<[u32]>) -> usize {
+    pub fn add(&mut self, data: impl Into<Bytes<u8>>, id: u64, deaths: u32, edges: impl Into<Bytes<u32>>) -> usize {
+        let (data, edges) = (data.into(), edges.into());
         let index = self.entries.len() as u32;
         for &e in edges.iter() {
             let slot = &mut self.best[e as usize];
             // (`index` itself when an edge is listed twice: nothing to compare.)
-            if *slot == NONE || (*slot != index && self.entries[*slot as usize].data.len() > data.len()) {
+            if *slot == NONE || (*slot != index && self.lens[*slot as usize] as usize > data.len()) {
                 *slot = index;
             }
         }
+        self.lens.push(data.len().min(u32::MAX as usize) as u32);
         self.entries.push(Entry { data, id, deaths, edges, fuzzed: 0, finds: 0, cost: 0.0, favored: true });
         let prev = self.cumulative.last().copied().unwrap_or(0.0);
         let fresh = self.mean_weight().max(1.0) * 2.0 / death_penalty(deaths);
@@ -198,9 +237,9 @@ mod tests {
         let mut c = Corpus::new(100);
         // Ten entries share edges 0..10; one entry alone holds edges 50..60.
         for k in 0..10u8 {
-            c.add(vec![k; 8], 0, 0, (0..10).collect());
+            c.add(vec![k; 8], 0, 0, (0..10).collect::<Vec<u32>>());
         }
-        let rare = c.add(vec![0xaa; 8], 0, 0, (50..60).collect());
+        let rare = c.add(vec![0xaa; 8], 0, 0, (50..60).collect::<Vec<u32>>());
         for i in 0..c.len() {
             c.get_mut(i).fuzzed = 100;
         }
@@ -217,8 +256,8 @@ mod tests {
     #[test]
     fn smallest_holder_of_an_edge_is_favored() {
         let mut c = Corpus::new(10);
-        let big = c.add(vec![0; 100], 0, 0, vec![1, 2].into());
-        let small = c.add(vec![0; 3], 0, 0, vec![1, 2].into());
+        let big = c.add(vec![0; 100], 0, 0, vec![1u32, 2]);
+        let small = c.add(vec![0; 3], 0, 0, vec![1u32, 2]);
         c.refresh();
         assert!(c.get(small).favored);
         assert!(!c.get(big).favored);
@@ -227,8 +266,8 @@ mod tests {
     #[test]
     fn entries_whose_mutants_killed_children_are_picked_less() {
         let mut c = Corpus::new(10);
-        let calm = c.add(vec![1; 4], 1, 0, vec![1].into());
-        let deadly = c.add(vec![2; 4], 2, 5, vec![2].into());
+        let calm = c.add(vec![1; 4], 1, 0, vec![1u32]);
+        let deadly = c.add(vec![2; 4], 2, 5, vec![2u32]);
         c.refresh();
         let mut rng = Rng::new(3);
         let mut hits = [0usize; 2];
@@ -241,8 +280,8 @@ mod tests {
     #[test]
     fn entries_with_slow_mutants_are_picked_in_proportion_to_their_speed() {
         let mut c = Corpus::new(10);
-        let fast = c.add(vec![1; 4], 1, 0, vec![1].into());
-        let slow = c.add(vec![2; 4], 2, 0, vec![2].into());
+        let fast = c.add(vec![1; 4], 1, 0, vec![1u32]);
+        let slow = c.add(vec![2; 4], 2, 0, vec![2u32]);
         (c.get_mut(fast).cost, c.get_mut(slow).cost) = (1000.0, 1000.0 * 1000.0);
         c.set_typical_cost(1000.0, true);
         c.refresh();
@@ -258,8 +297,8 @@ mod tests {
     #[test]
     fn a_feature_listed_twice_is_harmless() {
         let mut c = Corpus::new(10);
-        let first = c.add(vec![1; 4], 1, 0, vec![3, 3, 5].into());
-        c.add(vec![2; 2], 2, 0, vec![5, 5].into());
+        let first = c.add(vec![1; 4], 1, 0, vec![3u32, 3, 5]);
+        c.add(vec![2; 2], 2, 0, vec![5u32, 5]);
         c.refresh();
         assert!(c.get(first).favored, "still the smallest holder of edge 3");
     }
@@ -267,7 +306,7 @@ mod tests {
     #[test]
     fn pick_stays_in_range() {
         let mut c = Corpus::new(4);
-        c.add(vec![], 0, 0, Box::new([]));
+        c.add(Vec::new(), 0, 0, Vec::<u32>::new());
         let mut rng = Rng::new(1);
         for _ in 0..1000 {
             assert_eq!(c.pick(&mut rng), 0);

@@ -3,7 +3,7 @@
 //! the execution budget or the master's stop flag. Nothing here allocates per execution.
 
 use crate::cmp;
-use crate::corpus::Corpus as Queue;
+use crate::corpus::{Bytes, Corpus as Queue};
 use crate::mutate::{havoc, occurrences, put_token, replace_compare, replacement_forms};
 use crate::penalty::Penalties;
 use crate::rng::Rng;
@@ -84,7 +84,7 @@ pub struct Shared<'a> {
     /// What killed earlier children: inputs never replayed, entries and tokens used less.
     pub penalties: &'a Penalties,
     /// What earlier children learned (a warm start), and the known panics.
-    pub warm: &'a WarmState,
+    pub warm: &'static WarmState,
 }
 
 /// A worker's mix of strategies. Parallel workers get different ones (AFL++'s advice for
@@ -361,7 +361,7 @@ impl<'a> Fuzzer<'a> {
     /// form. Deterministic, and a gate whose operand comes straight from the input falls in
     /// a few executions instead of waiting for a lucky random pick.
     fn input_to_state_stage(&mut self, entry: usize) {
-        let base = self.queue.get(entry).data.clone();
+        let base = self.queue.get(entry).data.to_vec();
         let parent = self.queue.get(entry).id;
         self.shared.region.record().set_origin(parent, 0);
         self.record_next = true;
@@ -596,7 +596,7 @@ impl<'a> Fuzzer<'a> {
             match r {
                 Record::Entry { id, data, features, exported } => {
                     let deaths = self.shared.penalties.parent_deaths(id);
-                    let i = self.queue.add(data.to_vec(), id, deaths, features.into_boxed_slice());
+                    let i = self.queue.add(Bytes::Shared(data), id, deaths, features);
                     if let Some(c) = warm.entry_counters(i) {
                         let e = self.queue.get_mut(i);
                         (e.fuzzed, e.finds) = (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed));
@@ -673,8 +673,12 @@ impl<'a> Fuzzer<'a> {
         let input_id = hash64(input);
         let deaths = self.shared.penalties.parent_deaths(input_id);
         let exported = (export && grew).then_some(cov_hash);
-        self.shared.warm.log_entry(input_id, input, &edges, exported);
-        let id = self.queue.add(input.to_vec(), input_id, deaths, edges.into_boxed_slice());
+        // The corpus uses the log's copy (a successor reloads it without copying); its own
+        // only when the log is full or unusable.
+        let id = match self.shared.warm.log_entry(input_id, input, &edges, exported) {
+            Some((data, features)) => self.queue.add(Bytes::Shared(data), input_id, deaths, features),
+            None => self.queue.add(input.to_vec(), input_id, deaths, edges),
+        };
         self.queue.get_mut(id).cost = cost;
         if self.is_slow(cost) {
             // Re-weigh at the next execution: until then a new entry has a fresh one's weight.

@@ -26,6 +26,7 @@
 //! counted by the child's panic hook (hits), which is how the fork server learns of hits
 //! that no longer end a child.
 
+use crate::corpus::Bytes;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Bytes of log a worker keeps (virtual: pages are only used as the log grows). A campaign
@@ -37,6 +38,48 @@ const MAX_ENTRIES: usize = 1 << 20;
 const ENTRY_SLOT: usize = 24;
 /// Known panic signatures one worker tracks hits of.
 pub const KNOWN_SLOTS: usize = 256;
+
+/// `madvise` advice that maps a range's pages for reading (Linux 5.14; not in every libc).
+const MADV_POPULATE_READ: libc::c_int = 22;
+
+/// The log's record check: a word-at-a-time hash (the log is re-read by every restarted
+/// child, megabytes of it in a long campaign, and a byte-at-a-time FNV took most of a warm
+/// start).
+fn checksum(p: &[u8]) -> u64 {
+    let mut h = 0x9e37_79b9_7f4a_7c15u64 ^ p.len() as u64;
+    let mut words = p.chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ u64::from_le_bytes(w.try_into().unwrap())).wrapping_mul(0x100_0000_01b3).rotate_left(29);
+    }
+    for &b in words.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// Bytes of each record's payload the checksum covers: all of the small records, and an
+/// entry's fixed part (id, sizes). An entry's input and features are not covered: a target
+/// that scribbles over them changes one corpus input (harmless: it is still just an input)
+/// or its features (which `load_warm` bounds-checks), while checking them made every restart
+/// hash megabytes. What must not be wrong — tags, lengths, offsets — is.
+const CHECKED_BYTES: usize = 64;
+
+/// Bytes of padding after `n` bytes to reach a multiple of 4.
+fn pad_to_4(n: usize) -> usize {
+    n.next_multiple_of(4) - n
+}
+
+/// Features stored in the log (little-endian u32s at a 4-aligned place): borrowed in place
+/// where the layout allows, copied otherwise.
+fn features_of(bytes: &'static [u8]) -> Bytes<u32> {
+    if cfg!(target_endian = "little") && (bytes.as_ptr() as usize).is_multiple_of(4) {
+        // SAFETY: `bytes` is 4-aligned, `len / 4` u32s long, every bit pattern is a valid
+        // u32, the host is little-endian (the log's byte order), and the bytes are `'static`
+        // and never written again (see `append`).
+        return Bytes::Shared(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), bytes.len() / 4) });
+    }
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<u32>>().into()
+}
 
 /// Log record tags.
 const ENTRY: u32 = 1;
@@ -73,7 +116,7 @@ struct Header {
 /// One replayed log record.
 pub enum Record<'a> {
     /// A corpus entry: id, input, features, and the coverage hash it was exported under.
-    Entry { id: u64, data: &'a [u8], features: Vec<u32>, exported: Option<u32> },
+    Entry { id: u64, data: &'a [u8], features: Bytes<u32>, exported: Option<u32> },
     /// A file name seen in a peer's queue.
     Seen { peer: &'a [u8], name: &'a [u8] },
     /// A content id held (executed once already).
@@ -217,41 +260,53 @@ impl WarmState {
         self.header().len_limit.store(n, Ordering::Relaxed);
     }
 
-    fn append(&self, tag: u32, parts: &[&[u8]]) {
+    /// Appends a record; where its payload landed in the log (None when it did not).
+    fn append(&self, tag: u32, parts: &[&[u8]]) -> Option<&'static [u8]> {
         let h = self.header();
         if h.spoiled.load(Ordering::Relaxed) != 0 {
-            return;
+            return None;
         }
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let at = h.log_len.load(Ordering::Relaxed);
         let end = at + (RECORD_HEAD + len).next_multiple_of(8);
         if len > u32::MAX as usize || end > LOG_CAP {
             h.spoiled.store(1, Ordering::Release);
-            return;
+            return None;
         }
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let payload_at = self.log_at + at + RECORD_HEAD;
+        let mut off = payload_at;
         for p in parts {
-            for &b in *p {
-                hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-            }
-        }
-        let mut head = [0u8; RECORD_HEAD];
-        head[..4].copy_from_slice(&tag.to_le_bytes());
-        head[4..8].copy_from_slice(&(len as u32).to_le_bytes());
-        head[8..].copy_from_slice(&hash.to_le_bytes());
-        let mut off = self.log_at + at;
-        for p in std::iter::once(&head[..]).chain(parts.iter().copied()) {
             // SAFETY: `off + p.len() <= log_at + end <= log_at + LOG_CAP`, inside the mapping;
             // these bytes lie past the committed length, which no reader looks at, and only
             // this (single-threaded) child writes the log.
             unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), self.base.add(off), p.len()) };
             off += p.len();
         }
+        // SAFETY: the `len` bytes just written, inside the mapping. Once committed below they
+        // are never written again while this process lives (only a later child's cold start
+        // rewrites the log), and the mapping is never unmapped: `'static` holds.
+        let payload: &'static [u8] = unsafe { std::slice::from_raw_parts(self.base.add(payload_at), len) };
+        let hash = checksum(&payload[..len.min(CHECKED_BYTES)]);
+        let mut head = [0u8; RECORD_HEAD];
+        head[..4].copy_from_slice(&tag.to_le_bytes());
+        head[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+        head[8..].copy_from_slice(&hash.to_le_bytes());
+        // SAFETY: the record's header, `RECORD_HEAD` bytes at `log_at + at`, past the committed
+        // length, inside the mapping (as above).
+        unsafe { std::ptr::copy_nonoverlapping(head.as_ptr(), self.base.add(self.log_at + at), RECORD_HEAD) };
         h.log_len.store(end, Ordering::Release);
+        Some(payload)
     }
 
-    /// Logs a corpus entry (its features as given to the corpus).
-    pub fn log_entry(&self, id: u64, data: &[u8], features: &[u32], exported: Option<u32>) {
+    /// Logs a corpus entry (its features as given to the corpus); the logged copies of its
+    /// input and features, for the corpus to use instead of its own.
+    pub fn log_entry(
+        &self,
+        id: u64,
+        data: &[u8],
+        features: &[u32],
+        exported: Option<u32>,
+    ) -> Option<(&'static [u8], Bytes<u32>)> {
         let mut fixed = [0u8; 24];
         fixed[..8].copy_from_slice(&id.to_le_bytes());
         fixed[8..12].copy_from_slice(&exported.unwrap_or(0).to_le_bytes());
@@ -259,7 +314,11 @@ impl WarmState {
         fixed[16..20].copy_from_slice(&(data.len() as u32).to_le_bytes());
         fixed[20..24].copy_from_slice(&(features.len() as u32).to_le_bytes());
         let feats: Vec<u8> = features.iter().flat_map(|f| f.to_le_bytes()).collect();
-        self.append(ENTRY, &[&fixed, data, &feats]);
+        // Features start 4-aligned (the payload is 8-aligned), so they can be read in place.
+        let pad = [0u8; 3];
+        let p = self.append(ENTRY, &[&fixed, data, &pad[..pad_to_4(data.len())], &feats])?;
+        let at = 24 + data.len() + pad_to_4(data.len());
+        Some((&p[24..24 + data.len()], features_of(&p[at..])))
     }
 
     /// Logs a name seen in a peer's queue.
@@ -285,12 +344,17 @@ impl WarmState {
 
     /// The committed log, record by record; Err when a record fails its check (the log is
     /// then spoiled).
-    pub fn records(&self) -> Result<Vec<Record<'_>>, String> {
+    pub fn records(&'static self) -> Result<Vec<Record<'static>>, String> {
         let len = self.header().log_len.load(Ordering::Acquire).min(LOG_CAP);
         // SAFETY: `log_at..log_at + len` is inside the mapping and was fully written before
         // `len` was published. Nothing ever writes below the committed length: this child's
         // own appends go past it, so the borrowed bytes never change while borrowed.
-        let log = unsafe { std::slice::from_raw_parts(self.base.add(self.log_at), len) };
+        let log: &'static [u8] = unsafe { std::slice::from_raw_parts(self.base.add(self.log_at), len) };
+        // Map the log's pages in one call rather than one fault per page (a fork does not copy
+        // a shared mapping's page tables); an older kernel without it just faults them in.
+        // SAFETY: madvise only changes how the range `log` (inside the mapping, page-aligned
+        // start) is backed; MADV_POPULATE_READ (Linux 5.14) reads without writing.
+        unsafe { libc::madvise(self.base.add(self.log_at).cast(), len, MADV_POPULATE_READ) };
         let mut out = Vec::new();
         let mut at = 0;
         let bad = |why: &str, at: usize| {
@@ -309,19 +373,19 @@ impl WarmState {
                 return bad("length past the end", at);
             }
             let p = &log[start..start + n];
-            if crate::util::hash64(p) != hash.max(1) {
+            if checksum(&p[..n.min(CHECKED_BYTES)]) != hash {
                 return bad("checksum", at);
             }
             let rec = match tag {
                 ENTRY if n >= 24 => {
                     let w = |o: usize| u32::from_le_bytes(p[o..o + 4].try_into().unwrap());
                     let (dlen, nf) = (w(16) as usize, w(20) as usize);
-                    if 24 + dlen + 4 * nf != n {
+                    let feats_at = 24 + dlen + pad_to_4(dlen);
+                    if feats_at.checked_add(nf.saturating_mul(4)) != Some(n) {
                         return bad("entry sizes", at);
                     }
                     let id = u64::from_le_bytes(p[..8].try_into().unwrap());
-                    let features =
-                        p[24 + dlen..].chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+                    let features = features_of(&p[feats_at..]);
                     Record::Entry { id, data: &p[24..24 + dlen], features, exported: (w(12) != 0).then(|| w(8)) }
                 }
                 SEEN if n >= 2 => {
@@ -386,5 +450,82 @@ impl WarmState {
         let h = self.header();
         let n = (h.known_len.load(Ordering::Acquire) as usize).min(KNOWN_SLOTS);
         h.known[..n].iter().map(|s| (s.signature.load(Ordering::Relaxed), s.hits.load(Ordering::Relaxed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(r: &Record<'_>) -> (u64, Vec<u8>, Vec<u32>, Option<u32>) {
+        match r {
+            Record::Entry { id, data, features, exported } => (*id, data.to_vec(), features.to_vec(), *exported),
+            _ => panic!("not an entry"),
+        }
+    }
+
+    #[test]
+    fn the_log_replays_what_was_written_in_order() {
+        let w: &'static WarmState = Box::leak(Box::new(WarmState::new(16).unwrap()));
+        assert!(!w.is_warm());
+        w.log_entry(7, b"abc", &[1, 2, 3], Some(9));
+        w.log_seen(b"peer-1", b"id_x");
+        w.log_hold(b"cafe");
+        w.log_note(5);
+        w.log_slow(11);
+        w.log_entry(8, b"", &[], None);
+        w.set_complete();
+        assert!(w.is_warm());
+        let r = w.records().unwrap();
+        assert_eq!(r.len(), 6);
+        assert_eq!(entry(&r[0]), (7, b"abc".to_vec(), vec![1, 2, 3], Some(9)));
+        assert!(matches!(r[1], Record::Seen { peer: b"peer-1", name: b"id_x" }));
+        assert!(matches!(r[2], Record::Hold(b"cafe")));
+        assert!(matches!(r[3], Record::Note(5)));
+        assert!(matches!(r[4], Record::Slow(11)));
+        assert_eq!(entry(&r[5]), (8, vec![], vec![], None));
+        w.start_cold();
+        assert!(!w.is_warm());
+        assert!(w.records().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_damaged_log_is_refused_and_spoils_the_state() {
+        let w: &'static WarmState = Box::leak(Box::new(WarmState::new(16).unwrap()));
+        w.log_entry(7, b"abcdef", &[1], None);
+        w.set_complete();
+        // A target scribbling over the log (the shared mapping is the child's memory too).
+        // SAFETY: byte 30 lies inside the first record, inside the mapping; no one else uses it.
+        unsafe { *w.base.add(w.log_at + 30) ^= 0xff };
+        assert!(w.records().err().unwrap().contains("checksum"));
+        assert!(!w.is_warm(), "the next child starts cold");
+    }
+
+    #[test]
+    fn known_panics_are_counted_by_slot() {
+        let w: &'static WarmState = Box::leak(Box::new(WarmState::new(16).unwrap()));
+        assert!(!w.hit_known(42), "unknown");
+        assert_eq!(w.add_known(42), Some(0));
+        assert_eq!(w.add_known(43), Some(1));
+        assert_eq!(w.add_known(42), Some(0), "already there");
+        assert!(w.hit_known(43) && w.hit_known(43) && w.hit_known(42));
+        assert_eq!(w.known_hits().collect::<Vec<_>>(), vec![(42, 1), (43, 2)]);
+        for s in 100..100 + KNOWN_SLOTS as u64 - 2 {
+            assert!(w.add_known(s).is_some());
+        }
+        assert_eq!(w.add_known(1), None, "the table is full");
+    }
+
+    #[test]
+    fn the_local_map_and_entry_figures_survive_until_a_cold_start() {
+        let w: &'static WarmState = Box::leak(Box::new(WarmState::new(16).unwrap()));
+        w.local()[3].store(4, Ordering::Relaxed);
+        w.entry_counters(2).unwrap()[0].store(99, Ordering::Relaxed);
+        w.log_entry(1, b"x", &[3], None);
+        assert_eq!(w.local()[3].load(Ordering::Relaxed), 4);
+        w.start_cold();
+        assert_eq!(w.local()[3].load(Ordering::Relaxed), 0);
+        assert_eq!(w.entry_counters(2).unwrap()[0].load(Ordering::Relaxed), 0);
+        assert!(w.entry_counters(MAX_ENTRIES).is_none());
     }
 }
