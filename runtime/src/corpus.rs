@@ -98,6 +98,11 @@ impl Corpus {
         self.rarity = on;
     }
 
+    /// Size of the feature space (edges plus value-profile features).
+    pub fn feature_space(&self) -> usize {
+        self.best.len()
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()

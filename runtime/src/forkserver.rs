@@ -5,7 +5,7 @@
 
 use crate::aflstats::AflStats;
 use crate::findings::FindingStore;
-use crate::fuzzer::{Fuzzer, Shared};
+use crate::fuzzer::{Fuzzer, Replica, Shared};
 use crate::penalty::Penalties;
 use crate::process::{self, Forked, CHILD_DONE};
 use crate::sancov::CounterMap;
@@ -163,6 +163,12 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     let mut fruitless = 0;
     let mut internal_panics = 0;
     let mut known = KnownPanics::default();
+    // The corpus the next child starts from (see `Replica`). PROTOCRASH_COLD_RESTART: every
+    // child re-runs the queue, as before warm restarts (to measure what they save; see
+    // fixtures/bench/known.sh).
+    let cold_restarts = std::env::var_os("PROTOCRASH_COLD_RESTART").is_some();
+    let map_len = ws.coverage.buckets().len();
+    let mut replica: Option<Replica> = None;
     let seq = ws.stats.field(StatField::ExecSeq);
     loop {
         let started_at = seq.load(Ordering::Relaxed);
@@ -172,10 +178,17 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
             break;
         }
         known.sync(&ws.findings, ws.warm);
+        let warm = !cold_restarts
+            && generation > 0
+            && replica.get_or_insert_with(|| Replica::new(&cfg, map_len)).catch_up(&cfg, ws.warm, &penalties);
+        if !warm {
+            // The child starts cold and rewrites the log: nothing may borrow it meanwhile.
+            replica = None;
+        }
         ws.region.record().reset();
         let _ = std::io::Write::flush(&mut std::io::stderr());
         let child = match process::fork() {
-            Ok(Forked::Child) => child_main(&cfg, target, &ws, &penalties, generation),
+            Ok(Forked::Child) => child_main(&cfg, target, &ws, &penalties, generation, replica.take()),
             Ok(Forked::Parent(child)) => child,
             Err(e) => {
                 crate::log::error(&format!("fork failed: {e}"));
@@ -301,11 +314,18 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     0
 }
 
-fn child_main(cfg: &WorkerConfig, target: TargetFn, ws: &Workspace, penalties: &Penalties, generation: u64) -> ! {
+fn child_main(
+    cfg: &WorkerConfig,
+    target: TargetFn,
+    ws: &Workspace,
+    penalties: &Penalties,
+    generation: u64,
+    replica: Option<Replica>,
+) -> ! {
     child_setup(cfg, ws);
     signals::set_known_table(ws.warm);
     let shared = Shared { region: &ws.region, stats: ws.stats, coverage: &ws.coverage, penalties, warm: ws.warm };
-    Fuzzer::new(cfg, target, shared, generation).run();
+    Fuzzer::new(cfg, target, shared, generation, replica).run();
     process::exit_now(CHILD_DONE)
 }
 

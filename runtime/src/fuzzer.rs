@@ -171,6 +171,99 @@ pub struct Fuzzer<'a> {
     /// Tokens whose mutants ran slow (over SLOW_FACTOR times the typical execution), and how
     /// often: used less, as tokens that killed children are.
     slow_tokens: std::collections::HashMap<u64, u32>,
+    /// Whether this child starts from the fork server's replica.
+    warm_start: bool,
+}
+
+/// The corpus a worker's children start from, kept up to date by the fork server between
+/// children: it replays what each child appended to the warm-restart log (nothing is
+/// executed, and inputs and features stay in the log, borrowed), so a restarted child is
+/// forked with its corpus, scheduler and sync state already built — no reload at all, which
+/// a warm reload in the child (a few ms for a few thousand entries) still was.
+///
+/// Soundness of the borrows: the fork server keeps a replica only while every child it forks
+/// starts from it, and such a child only appends to the log; a child that starts cold (and
+/// rewrites the log from its start) is forked only after the replica was dropped.
+pub struct Replica {
+    queue: Queue,
+    peers: Peers,
+    outbox: Outbox,
+    slow_tokens: std::collections::HashMap<u64, u32>,
+    /// Log bytes replayed so far.
+    pos: usize,
+}
+
+impl Replica {
+    /// An empty replica (what a cold child starts with).
+    pub fn new(cfg: &WorkerConfig, map_len: usize) -> Replica {
+        Replica {
+            queue: Queue::new(map_len + cmp::VP_BITS),
+            peers: Peers::new(&cfg.sync_dir, &cfg.worker_dir, cfg.max_len),
+            outbox: Outbox::new(cfg.worker().queue()),
+            slow_tokens: std::collections::HashMap::new(),
+            pos: 0,
+        }
+    }
+
+    /// Brings the replica up to date with the warm log (fork server, between children).
+    /// False when the log cannot be started from (none yet, damaged): the next child starts
+    /// cold, and this replica must be dropped before it is forked.
+    pub fn catch_up(&mut self, cfg: &WorkerConfig, warm: &'static WarmState, penalties: &Penalties) -> bool {
+        if !warm.is_warm() {
+            return false;
+        }
+        let (records, end) = match warm.records_from(self.pos) {
+            Ok(r) => r,
+            Err(e) => {
+                crate::log::warn(&format!("{e}; the next child starts cold (re-running the queue)"));
+                return false;
+            }
+        };
+        let features = self.queue.feature_space();
+        let sane = records.iter().all(|r| match r {
+            Record::Entry { features: f, data, .. } => {
+                f.iter().all(|&i| (i as usize) < features) && data.len() <= cfg.max_len
+            }
+            _ => true,
+        });
+        if !sane {
+            warm.spoil();
+            crate::log::warn("warm-restart log holds impossible entries; the next child starts cold (re-running the queue)");
+            return false;
+        }
+        for r in records {
+            match r {
+                Record::Entry { id, data, features, exported } => {
+                    self.queue.add(Bytes::Shared(data), id, 0, features);
+                    if let Some(cov) = exported {
+                        self.outbox.note(cov);
+                    }
+                }
+                Record::Seen { peer, name } => self.peers.replay_seen(peer, name),
+                Record::Hold(content) => self.peers.replay_hold(content),
+                Record::Note(cov) => self.outbox.note(cov),
+                Record::Slow(token) => *self.slow_tokens.entry(token).or_default() += 1,
+            }
+        }
+        self.pos = end;
+        if self.queue.is_empty() {
+            return false;
+        }
+        // The scheduler's figures, which children update in place, and the deaths the fork
+        // server counted; re-weighed when the corpus grew a little or every few children.
+        for i in 0..self.queue.len() {
+            let e = self.queue.get_mut(i);
+            if let Some(c) = warm.entry_counters(i) {
+                (e.fuzzed, e.finds) = (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed));
+                e.cost = f64::from_bits(c[2].load(Ordering::Relaxed));
+            }
+            e.deaths = penalties.parent_deaths(e.id);
+        }
+        // Re-weighed every time: the deaths just counted must steer the next child away.
+        self.queue.set_typical_cost(warm.typical_cost(), true);
+        self.queue.refresh();
+        true
+    }
 }
 
 /// An execution this many times slower than the typical one is slow…
@@ -187,10 +280,20 @@ const LEARNED_MAX: usize = 512;
 
 impl<'a> Fuzzer<'a> {
     /// Prepares a child; `generation` counts the children this worker started before.
-    pub fn new(cfg: &'a WorkerConfig, target: TargetFn, shared: Shared<'a>, generation: u64) -> Self {
+    /// With a replica (caught up with the warm log by the fork server), the child starts
+    /// from it; without, it starts cold.
+    pub fn new(
+        cfg: &'a WorkerConfig,
+        target: TargetFn,
+        shared: Shared<'a>,
+        generation: u64,
+        replica: Option<Replica>,
+    ) -> Self {
         let mut counters = CounterMap::registered();
         counters.mask_allocator();
         let map_len = counters.len();
+        let warm_start = replica.is_some();
+        let replica = replica.unwrap_or_else(|| Replica::new(cfg, map_len));
         let seq = shared.stats.get(StatField::ExecSeq);
         // A child that died inside the target left an odd sequence: that execution counts.
         let execs = seq.div_ceil(2);
@@ -202,10 +305,10 @@ impl<'a> Fuzzer<'a> {
             counters,
             local: shared.warm.local(),
             hits: Vec::with_capacity(map_len),
-            queue: Queue::new(map_len + cmp::VP_BITS),
+            queue: replica.queue,
             rng: Rng::new(cfg.seed.wrapping_add(generation.wrapping_mul(0x9e37_79b9))),
             buf: Vec::with_capacity(cfg.max_len),
-            outbox: Outbox::new(cfg.worker().queue()),
+            outbox: replica.outbox,
             execs,
             budget_end: prior.saturating_add(budget),
             len_limit: MIN_LEN_LIMIT.min(cfg.max_len),
@@ -222,7 +325,7 @@ impl<'a> Fuzzer<'a> {
             stage_queue: Vec::new(),
             record_next: false,
             strategy: Strategy::for_variant(cfg.variant),
-            peers: Peers::new(&cfg.sync_dir, &cfg.worker_dir, cfg.max_len),
+            peers: replica.peers,
             last_sync_ms: 0,
             upkeep: Upkeep::new(),
             recover: signals::CAN_RECOVER && shared.warm.recover(),
@@ -231,7 +334,8 @@ impl<'a> Fuzzer<'a> {
             upkeep_execs: 0,
             typical_since: std::time::Instant::now(),
             stretch_max_us: 0.0,
-            slow_tokens: std::collections::HashMap::new(),
+            slow_tokens: replica.slow_tokens,
+            warm_start,
             shared,
         }
     }
@@ -243,9 +347,7 @@ impl<'a> Fuzzer<'a> {
         self.load_learned();
         self.counters.clear();
         let warm = self.shared.warm;
-        // PROTOCRASH_COLD_RESTART: every child re-runs the queue, as before warm restarts (to
-        // measure what they save; see fixtures/bench/known.sh).
-        if warm.is_warm() && std::env::var_os("PROTOCRASH_COLD_RESTART").is_none() && self.load_warm() {
+        if self.warm_start {
             cmp::mirror_to(warm.cmp_state(), true);
             self.shared.stats.add(StatField::WarmStarts, 1);
         } else {
@@ -567,57 +669,6 @@ impl<'a> Fuzzer<'a> {
         self.shared.stats.add(StatField::Recovered, 1);
         self.shared.region.record().set_tainted();
         Corpus::Reject
-    }
-
-    /// Starts from what earlier children of this worker kept (see `warm`): no execution.
-    /// False (nothing changed) when the log cannot be used.
-    fn load_warm(&mut self) -> bool {
-        let warm = self.shared.warm;
-        let records = match warm.records() {
-            Ok(r) => r,
-            Err(e) => {
-                crate::log::warn(&format!("{e}; this child starts cold (re-running the queue)"));
-                return false;
-            }
-        };
-        let features = self.map_len + cmp::VP_BITS;
-        let sane = records.iter().all(|r| match r {
-            Record::Entry { features: f, data, .. } => {
-                f.iter().all(|&i| (i as usize) < features) && data.len() <= self.cfg.max_len
-            }
-            _ => true,
-        });
-        if !sane {
-            warm.spoil();
-            crate::log::warn("warm-restart log holds impossible entries; this child starts cold (re-running the queue)");
-            return false;
-        }
-        for r in records {
-            match r {
-                Record::Entry { id, data, features, exported } => {
-                    let deaths = self.shared.penalties.parent_deaths(id);
-                    let i = self.queue.add(Bytes::Shared(data), id, deaths, features);
-                    if let Some(c) = warm.entry_counters(i) {
-                        let e = self.queue.get_mut(i);
-                        (e.fuzzed, e.finds) = (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed));
-                        e.cost = f64::from_bits(c[2].load(Ordering::Relaxed));
-                    }
-                    if let Some(cov) = exported {
-                        self.outbox.note(cov);
-                    }
-                }
-                Record::Seen { peer, name } => self.peers.replay_seen(peer, name),
-                Record::Hold(content) => self.peers.replay_hold(content),
-                Record::Note(cov) => self.outbox.note(cov),
-                Record::Slow(token) => *self.slow_tokens.entry(token).or_default() += 1,
-            }
-        }
-        if self.queue.is_empty() {
-            return false;
-        }
-        self.queue.set_typical_cost(self.typical_cost, true);
-        self.queue.refresh();
-        true
     }
 
     /// Logs what the peers' scans and holds added (a successor child must not re-execute

@@ -39,9 +39,6 @@ const ENTRY_SLOT: usize = 24;
 /// Known panic signatures one worker tracks hits of.
 pub const KNOWN_SLOTS: usize = 256;
 
-/// `madvise` advice that maps a range's pages for reading (Linux 5.14; not in every libc).
-const MADV_POPULATE_READ: libc::c_int = 22;
-
 /// The log's record check: a word-at-a-time hash (the log is re-read by every restarted
 /// child, megabytes of it in a long campaign, and a byte-at-a-time FNV took most of a warm
 /// start).
@@ -344,19 +341,21 @@ impl WarmState {
 
     /// The committed log, record by record; Err when a record fails its check (the log is
     /// then spoiled).
+    #[cfg(test)]
     pub fn records(&'static self) -> Result<Vec<Record<'static>>, String> {
+        self.records_from(0).map(|(r, _)| r)
+    }
+
+    /// The committed records from byte `from` on (where an earlier call ended), and where
+    /// they end; Err when a record fails its check (the log is then spoiled).
+    pub fn records_from(&'static self, from: usize) -> Result<(Vec<Record<'static>>, usize), String> {
         let len = self.header().log_len.load(Ordering::Acquire).min(LOG_CAP);
         // SAFETY: `log_at..log_at + len` is inside the mapping and was fully written before
         // `len` was published. Nothing ever writes below the committed length: this child's
         // own appends go past it, so the borrowed bytes never change while borrowed.
         let log: &'static [u8] = unsafe { std::slice::from_raw_parts(self.base.add(self.log_at), len) };
-        // Map the log's pages in one call rather than one fault per page (a fork does not copy
-        // a shared mapping's page tables); an older kernel without it just faults them in.
-        // SAFETY: madvise only changes how the range `log` (inside the mapping, page-aligned
-        // start) is backed; MADV_POPULATE_READ (Linux 5.14) reads without writing.
-        unsafe { libc::madvise(self.base.add(self.log_at).cast(), len, MADV_POPULATE_READ) };
         let mut out = Vec::new();
-        let mut at = 0;
+        let mut at = from.min(len);
         let bad = |why: &str, at: usize| {
             self.spoil();
             Err(format!("warm-restart log damaged at byte {at} ({why})"))
@@ -403,7 +402,7 @@ impl WarmState {
             out.push(rec);
             at += (RECORD_HEAD + n).next_multiple_of(8);
         }
-        Ok(out)
+        Ok((out, at))
     }
 
     /// Whether children may catch known panics.
