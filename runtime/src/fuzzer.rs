@@ -421,8 +421,10 @@ impl<'a> Fuzzer<'a> {
             }
         }
         let entry = self.queue.get_mut(pick);
+        // Kept for the next child every 16th pick, or when the time moved (a restart loses at
+        // most 15 picks of an entry's count; two stores per execution were measurable).
         let counters = self.shared.warm.entry_counters(pick);
-        if let Some(c) = counters {
+        if let Some(c) = counters.filter(|_| took > 0.0 || entry.fuzzed.is_multiple_of(16)) {
             c[0].store(entry.fuzzed, Ordering::Relaxed);
             c[2].store(entry.cost.to_bits(), Ordering::Relaxed);
         }
@@ -439,6 +441,12 @@ impl<'a> Fuzzer<'a> {
             cmp::discard();
         }
         self.buf = buf;
+    }
+
+    /// Whether an entry whose mutants take `cost` µs on average is costly (for splicing).
+    #[inline]
+    fn is_costly(&self, cost: f64) -> bool {
+        cost > 1000.0 && cost > 16.0 * self.typical_cost
     }
 
     /// Whether an execution that took `us` microseconds is slow.
@@ -558,9 +566,13 @@ impl<'a> Fuzzer<'a> {
             self.token_len = len;
             return;
         }
-        // The splice partner by weight too: a slow or deadly entry's bytes (a size field) are
-        // spliced into others no more often than it is fuzzed itself.
-        let other = self.queue.pick(&mut self.rng);
+        // The splice partner: any entry, but a costly one's bytes (a size field) no more often
+        // than it is fuzzed itself (a draw by weight instead; not always one: it costs a
+        // search per execution).
+        let mut other = self.rng.below(self.queue.len());
+        if self.is_costly(self.queue.get(other).cost) {
+            other = self.queue.pick(&mut self.rng);
+        }
         let limit = if self.rng.one_in(LEN_JUMP_ONE_IN) { self.cfg.max_len } else { self.len_limit };
         havoc(buf, &mut self.rng, limit, &self.queue.get(other).data, self.strategy.havoc_depth);
     }
