@@ -6,10 +6,7 @@ mod common;
 use common::{one_campaign_at_a_time, Fixture};
 
 fn fuzz(fx: &Fixture, target: &str, extra: &[&str]) -> common::Out {
-    let _slot = one_campaign_at_a_time();
-    let mut args = vec!["run", target, "-j", "1", "--seed", "1", "--node", "t", "--plain", "--fail-fast"];
-    args.extend_from_slice(extra);
-    fx.run(&args)
+    fx.campaign(target, &[&["-j", "1", "--fail-fast"], extra].concat())
 }
 
 /// The four gates of `findings::gates` — a 32-bit magic, a 10-byte keyword compared as a

@@ -3,15 +3,12 @@
 
 mod common;
 
-use common::{one_campaign_at_a_time, Fixture};
+use common::Fixture;
 use protocrash_proto::finding::FindingKind;
 use protocrash_proto::stats::StatField;
 
 fn fuzz(fx: &Fixture, target: &str, extra: &[&str]) -> common::Out {
-    let _slot = one_campaign_at_a_time();
-    let mut args = vec!["run", target, "-j", "1", "--seed", "1", "--node", "t", "--plain"];
-    args.extend_from_slice(extra);
-    fx.run(&args)
+    fx.campaign(target, &[&["-j", "1"], extra].concat())
 }
 
 fn kinds(fx: &Fixture, target: &str) -> Vec<String> {

@@ -7,17 +7,10 @@
 
 mod common;
 
-use common::{one_campaign_at_a_time, Fixture};
+use common::Fixture;
 use protocrash_proto::finding::FindingKind;
 use protocrash_proto::layout::SyncDir;
 use protocrash_proto::stats::{StatField, StatsView};
-
-fn fuzz(fx: &Fixture, target: &str, extra: &[&str]) -> common::Out {
-    let _slot = one_campaign_at_a_time();
-    let mut args = vec!["run", target, "--seed", "1", "--node", "t", "--plain"];
-    args.extend_from_slice(extra);
-    fx.run(&args)
-}
 
 /// (message, location, count) of each finding worker 0 recorded, sorted by message.
 fn findings(fx: &Fixture, target: &str) -> Vec<(String, String, u64)> {
@@ -42,7 +35,7 @@ fn crash_files(fx: &Fixture, target: &str) -> usize {
 #[test]
 fn a_known_panic_is_caught_in_process_and_the_bug_behind_it_is_still_found() {
     let fx = Fixture::new("known");
-    let out = fuzz(&fx, "shallow_panic", &["-j", "1", "--runs", "1500000", "--max-total-time", "120s"]);
+    let out = fx.campaign("shallow_panic", &["-j", "1", "--runs", "1500000", "--max-total-time", "120s"]);
     assert_eq!(out.code, Some(1), "{}", out.all());
     let f = findings(&fx, "shallow_panic");
     assert_eq!(f.len(), 2, "{f:?}\n{}", out.all());
@@ -65,7 +58,7 @@ fn a_known_panic_is_caught_in_process_and_the_bug_behind_it_is_still_found() {
 #[test]
 fn a_known_abort_restarts_the_child_warm_and_the_bug_behind_it_is_still_found() {
     let fx = Fixture::new("known");
-    let out = fuzz(&fx, "shallow_abort", &["-j", "1", "--runs", "1500000", "--max-total-time", "120s"]);
+    let out = fx.campaign("shallow_abort", &["-j", "1", "--runs", "1500000", "--max-total-time", "120s"]);
     assert_eq!(out.code, Some(1), "{}", out.all());
     let f = findings(&fx, "shallow_abort");
     assert_eq!(f.len(), 2, "{f:?}\n{}", out.all());
@@ -84,7 +77,7 @@ fn a_known_abort_restarts_the_child_warm_and_the_bug_behind_it_is_still_found() 
 #[test]
 fn a_panic_that_leaves_global_state_broken_gives_no_false_finding() {
     let fx = Fixture::new("known");
-    let out = fuzz(&fx, "poisoned", &["-j", "1", "--runs", "1500000", "--max-total-time", "120s"]);
+    let out = fx.campaign("poisoned", &["-j", "1", "--runs", "1500000", "--max-total-time", "120s"]);
     assert_eq!(out.code, Some(1), "{}", out.all());
     let f = findings(&fx, "poisoned");
     // After the first recovered panic every input panics with "re-entered" in that child; a
@@ -99,7 +92,7 @@ fn a_panic_that_leaves_global_state_broken_gives_no_false_finding() {
 #[test]
 fn a_crash_storm_keeps_stats_and_plot_moving_and_hits_add_up_across_workers() {
     let fx = Fixture::new("example");
-    let out = fuzz(&fx, "parse", &["-j", "2", "--max-total-time", "12s"]);
+    let out = fx.campaign("parse", &["-j", "2", "--max-total-time", "12s"]);
     assert_eq!(out.code, Some(1), "{}", out.all());
     let sync = SyncDir::new(fx.path().join("fuzz/sync/parse"));
     let (mut hits, mut crashes) = (0, 0);

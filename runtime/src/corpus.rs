@@ -65,10 +65,6 @@ pub struct Corpus {
     cumulative: Vec<f64>,
     /// Per edge: the smallest entry covering it.
     best: Vec<u32>,
-    /// Each entry's input length, dense: `add` compares against the current holder of every
-    /// feature it adds, and reading it out of the (large, scattered) entries made a warm
-    /// start's reload of a few thousand entries cache-miss bound.
-    lens: Vec<u32>,
     /// Scratch for `refresh`: how many entries hold each feature.
     freq: Vec<u32>,
     dirty: bool,
@@ -85,7 +81,6 @@ impl Corpus {
             entries: Vec::new(),
             cumulative: Vec::new(),
             best: vec![NONE; map_len],
-            lens: Vec::new(),
             freq: Vec::new(),
             dirty: false,
             rarity: true,
@@ -136,11 +131,10 @@ impl Corpus {
         for &e in edges.iter() {
             let slot = &mut self.best[e as usize];
             // (`index` itself when an edge is listed twice: nothing to compare.)
-            if *slot == NONE || (*slot != index && self.lens[*slot as usize] as usize > data.len()) {
+            if *slot == NONE || (*slot != index && self.entries[*slot as usize].data.len() > data.len()) {
                 *slot = index;
             }
         }
-        self.lens.push(data.len().min(u32::MAX as usize) as u32);
         self.entries.push(Entry { data, id, deaths, edges, fuzzed: 0, finds: 0, cost: 0.0, favored: true });
         let prev = self.cumulative.last().copied().unwrap_or(0.0);
         let fresh = self.mean_weight().max(1.0) * 2.0 / death_penalty(deaths);

@@ -59,21 +59,16 @@ impl FindingStore {
     pub fn known_signature(&self, raw: &RawReport) -> Option<String> {
         // A panic's location is its signature: no symbolisation needed to recognise it.
         let sig = if raw.kind == Some(FindingKind::Panic) && !raw.location.is_empty() {
-            Some(format!("panic|{}", raw.location))
+            Some(crate::symbols::panic_signature(&raw.location))
         } else {
             self.by_frames.get(&(raw.kind, raw.signal, raw.ips.clone())).cloned()
         };
         sig.filter(|s| self.by_signature.contains_key(s))
     }
 
-    /// Signatures of the hangs recorded so far.
-    pub fn hang_signatures(&self) -> impl Iterator<Item = &str> {
-        self.index.findings.iter().map(|f| f.signature.as_str()).filter(|s| s.starts_with("hang|"))
-    }
-
-    /// Signatures of the panics recorded so far.
-    pub fn panic_signatures(&self) -> impl Iterator<Item = &str> {
-        self.index.findings.iter().map(|f| f.signature.as_str()).filter(|s| s.starts_with("panic|"))
+    /// Signatures of the findings of `kind` recorded so far.
+    pub fn signatures(&self, kind: FindingKind) -> impl Iterator<Item = &str> {
+        self.index.findings.iter().filter(move |f| f.kind == kind).map(|f| f.signature.as_str())
     }
 
     /// Records a hit from what a dead child left, symbolising only signatures not seen

@@ -108,7 +108,7 @@ struct KnownPanics {
 impl KnownPanics {
     /// Puts every panic the store knows into the table (before a fork).
     fn sync(&mut self, store: &FindingStore, warm: &WarmState) {
-        for sig in store.panic_signatures() {
+        for sig in store.signatures(FindingKind::Panic) {
             if self.synced.contains(sig) {
                 continue;
             }
@@ -199,7 +199,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         // A heartbeat per child too: when every child dies within microseconds (a crash the
         // corpus keeps hitting), the watch loop below never reaches its periodic tick.
         ws.stats.set(StatField::HeartbeatMs, now_ms());
-        let known_hangs: Vec<String> = ws.findings.hang_signatures().map(str::to_string).collect();
+        let known_hangs: Vec<String> = ws.findings.signatures(FindingKind::Hang).map(str::to_string).collect();
         let heartbeat = || {
             let now = now_ms();
             ws.stats.set(StatField::HeartbeatMs, now);
@@ -225,7 +225,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
                 penalties.record(&input, parent, token);
                 ws.stats.add(StatField::Hangs, 1);
                 ws.findings.bump(&signature, 1);
-                seq.store(seq.load(Ordering::Relaxed).div_ceil(2) * 2, Ordering::Relaxed);
+                round_up(seq);
                 generation += 1;
                 continue;
             }
@@ -236,8 +236,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
             }
         };
         let ended_at = seq.load(Ordering::Relaxed);
-        // The child may have died mid-execution: round the sequence up (that run counts).
-        seq.store(ended_at.div_ceil(2) * 2, Ordering::Relaxed);
+        round_up(seq);
         // Figures on time whatever the crash rate: a child that dies within milliseconds
         // never lets the watch loop reach its tick.
         known.fold(&mut ws.findings, ws.warm);
@@ -346,6 +345,12 @@ fn child_setup(cfg: &WorkerConfig, ws: &Workspace) {
     }
 }
 
+/// Rounds the execution sequence up to even: a child killed mid-execution left it odd, and
+/// that execution counts.
+fn round_up(seq: &std::sync::atomic::AtomicU64) {
+    seq.store(seq.load(Ordering::Relaxed).div_ceil(2) * 2, Ordering::Relaxed);
+}
+
 /// Re-runs `input` once in a fresh child (no recovery, no earlier state); the finding it
 /// dies of, or None when it does not.
 fn confirm(
@@ -377,7 +382,7 @@ fn confirm(
         }
     };
     let end = watch(&child, seq, record, limits, || ws.stats.set(StatField::HeartbeatMs, now_ms()));
-    seq.store(seq.load(Ordering::Relaxed).div_ceil(2) * 2, Ordering::Relaxed);
+    round_up(seq);
     match end {
         Ok(ChildEnd::Finding(verdict)) => Some((record.read(), verdict)),
         Ok(_) => None,

@@ -49,9 +49,9 @@ fn known_table() -> Option<&'static WarmState> {
 
 /// The signature a panic at `location` is deduplicated by, as the fork server's finding
 /// store computes it from the shared record (which keeps the location's first bytes only).
-pub fn panic_signature(location: &str) -> String {
+fn panic_signature(location: &str) -> String {
     let cut = &location.as_bytes()[..location.len().min(crate::shared::LOC_CAP)];
-    format!("panic|{}", String::from_utf8_lossy(cut))
+    crate::symbols::panic_signature(&String::from_utf8_lossy(cut))
 }
 static STACK_TOP: AtomicUsize = AtomicUsize::new(0);
 static STACK_LIMIT: AtomicUsize = AtomicUsize::new(0);

@@ -109,7 +109,9 @@ fn object_base(addr: *const std::ffi::c_void) -> Option<usize> {
 /// frame in a shared library (libc's `memset`, `pthread_kill`) is never the user's line,
 /// even when the library has line tables of its own.
 fn in_executable(addr: *const std::ffi::c_void) -> bool {
-    match (object_base(addr), object_base(in_executable as *const std::ffi::c_void)) {
+    static OWN: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let own = *OWN.get_or_init(|| object_base(in_executable as *const std::ffi::c_void));
+    match (object_base(addr), own) {
         (Some(a), Some(own)) => a == own,
         _ => true,
     }
@@ -172,13 +174,18 @@ pub fn user_view(frames: &[Frame]) -> Vec<Frame> {
     frames[first..=last].to_vec()
 }
 
+/// The signature of a panic at `location` (`file:line:col`).
+pub fn panic_signature(location: &str) -> String {
+    format!("panic|{location}")
+}
+
 /// The deduplication key of a finding: the panic location for panics (the same assertion
 /// is the same bug); for faults and out-of-memory, the top user frames with their lines (the
 /// faulting access, the allocation site); for hangs and stack overflows, the top user
 /// functions only, since where a loop or a recursion is interrupted varies.
 pub fn signature(kind: FindingKind, signal: i32, location: &str, frames: &[Frame]) -> String {
     if kind == FindingKind::Panic && !location.is_empty() {
-        return format!("panic|{location}");
+        return panic_signature(location);
     }
     let with_lines = matches!(kind, FindingKind::Signal | FindingKind::Oom | FindingKind::Panic);
     let top: Vec<String> = frames

@@ -61,6 +61,15 @@ impl Fixture {
         Out::from(self.cmd(args).output().unwrap())
     }
 
+    /// A seeded campaign on `target` (node `t`, plain output) with `extra` options, once
+    /// the campaign slot is free.
+    pub fn campaign(&self, target: &str, extra: &[&str]) -> Out {
+        let _slot = one_campaign_at_a_time();
+        let mut args = vec!["run", target, "--seed", "1", "--node", "t", "--plain"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     /// Worker 0 on node `t` of `target`'s default sync dir.
     pub fn worker(&self, target: &str) -> WorkerDir {
         SyncDir::new(self.path().join("fuzz/sync").join(target)).worker("t", 0)
