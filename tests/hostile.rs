@@ -329,3 +329,82 @@ fn garbage_in_the_workers_own_stats_stops_the_run_saying_how_to_recover() {
     assert!(out.stderr.contains(&format!("delete {}", w0.stats().display())), "how to recover: {}", out.all());
     assert_eq!(std::fs::read(w0.stats()).unwrap(), vec![0x41; protocrash_proto::stats::STATS_BYTES], "left as it was");
 }
+
+#[test]
+fn a_worker_dir_removed_mid_run_is_made_again_and_the_totals_never_go_backwards() {
+    let fx = Fixture::new("findings");
+    let sync = fx.path().join("sync-removed");
+    let report = fx.path().join("report.json");
+    let _slot = one_campaign_at_a_time();
+    let runs = 3_000_000u64;
+    let runs_arg = runs.to_string();
+    let args = [
+        "run",
+        "clean",
+        "-j",
+        "1",
+        "--node",
+        "t",
+        "--plain",
+        "--runs",
+        &runs_arg,
+        "--sync-dir",
+        sync.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let child = spawn(&fx, &args);
+    let w0 = SyncDir::new(&sync).worker("t", 0);
+    wait_for("the worker to run some executions", Duration::from_secs(120), || {
+        stats(w0.path()).is_some_and(|s| s.state() == WorkerState::Running && s.execs() >= 200_000)
+    });
+    let first_pid = common::pid(w0.path());
+    std::fs::remove_dir_all(w0.path()).unwrap();
+    let out = finish(child);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("was removed or replaced during the run"), "{}", out.all());
+    let s = stats(w0.path()).expect("the worker dir and its stats were made again");
+    assert_ne!(s.get(protocrash_proto::stats::StatField::Pid), first_pid, "by a restarted worker");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    // Executions before the removal still count, and the --runs bound holds across it.
+    assert_eq!(doc["targets"][0]["execs"].as_u64(), Some(runs), "{doc}");
+    assert!(s.execs() < runs, "the new directory holds only what ran after: {}", s.execs());
+}
+
+#[test]
+fn a_huge_seed_is_cut_to_max_len_with_a_warning_and_left_as_it_was() {
+    let fx = Fixture::new("findings");
+    let corpus = fx.path().join("fuzz/corpus/clean");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let big = corpus.join("huge");
+    // 200 MB, sparse: the file system stores almost nothing, the fuzzer must not load it.
+    std::fs::File::create(&big).unwrap().set_len(200 << 20).unwrap();
+    let _slot = one_campaign_at_a_time();
+    let out = fx.run(&["run", "clean", "-j", "1", "--node", "t", "--plain", "--runs", "2000", "--max-len", "4096"]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.all().contains(&format!("{} is longer than --max-len 4096; using its first 4096 bytes", big.display())),
+        "{}",
+        out.all()
+    );
+    assert_eq!(std::fs::metadata(&big).unwrap().len(), 200 << 20, "the seed itself is untouched");
+}
+
+#[test]
+fn far_more_workers_than_cores_keep_the_time_bound_and_show_progress() {
+    let fx = Fixture::new("findings");
+    let _slot = one_campaign_at_a_time();
+    let build = fx.run(&["build", "clean"]);
+    assert_eq!(build.code, Some(0), "{}", build.all());
+    let started = std::time::Instant::now();
+    // Workers start a few per display tick: before, 200 workers on 2 cores took 20 s to
+    // start (the time bound and the progress line waited for all of them) and -j 500 ran
+    // 90 s past a 3 s bound.
+    let out = fx.run(&["run", "clean", "-j", "256", "--node", "t", "--plain", "--max-total-time", "2s"]);
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stderr.contains("-j 256 is more than the"), "{}", out.all());
+    assert!(out.stdout.contains("[0:00] clean: execs"), "a progress line while starting: {}", out.all());
+    assert!(!out.all().contains("is it a `protocrash::fuzz_target!` harness"), "{}", out.all());
+    assert!(took < Duration::from_secs(20), "a 2 s campaign took {took:?}: {}", out.all());
+}

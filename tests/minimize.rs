@@ -84,9 +84,27 @@ fn minimised_corpus_keeps_exactly_the_same_coverage_with_fewer_files_and_bytes()
     assert_eq!(features(&harness, &corpus), features(&harness, &original), "the very same features");
     assert_eq!(v["files_after"].as_u64().unwrap() as usize, after.len());
 
+    // What an interrupted `minimize` left beside the corpus (a half-written new corpus, a
+    // half-removed old one, named after a process that is gone) is removed by the next one;
+    // a live process's is left alone.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let parent = corpus.parent().unwrap();
+    for leftover in [format!(".tmp-minimize-ladder-{dead}"), format!(".tmp-minimize-ladder-old-{dead}")] {
+        std::fs::create_dir_all(parent.join(&leftover)).unwrap();
+        std::fs::write(parent.join(&leftover).join("x"), b"half").unwrap();
+    }
+    let live = format!(".tmp-minimize-ladder-{}", std::process::id());
+    std::fs::create_dir_all(parent.join(&live)).unwrap();
+
     // Minimising the result again changes nothing.
     let (_, again) = minimize(&fx, &["ladder"]);
     assert_eq!(snapshot(&corpus), after, "{again}");
+    let mut left: Vec<String> =
+        std::fs::read_dir(parent).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, [live, "ladder".to_string()], "only the live process's temp dir and the corpus");
 }
 
 #[test]

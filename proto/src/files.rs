@@ -4,12 +4,124 @@
 //! ground: a write never follows a symlink planted at its temporary name (`O_EXCL`) and
 //! replaces, never follows, one at its final name (`rename`); an open never follows a
 //! symlink and never blocks on a FIFO; a directory that is a symlink is never entered.
+//!
+//! Below a root registered with [`guard`] (the sync dir), paths are not resolved by the
+//! kernel from the top each time: each component under the root is opened with `openat`
+//! relative to its parent's descriptor, `O_NOFOLLOW | O_DIRECTORY`, and the final open,
+//! `mkdirat` or `renameat` is relative to the last one. A peer who swaps a directory for a
+//! symlink between a check and a use finds nothing to swap: there is no later look-up by
+//! path. Above the root the user's own path is followed as given.
 
 use crate::naming::TEMP_PREFIX;
+use rustix::fs::{AtFlags, Mode, OFlags};
 use std::fs;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+/// Roots below which nothing is ever resolved by path (see the module comment).
+static GUARDED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Treats everything below `root` (a sync dir) as hostile ground for the rest of the process:
+/// the functions of this module then walk it one `openat` at a time, never following a
+/// symlink below `root`, and create or write only into directories of this user.
+pub fn guard(root: &Path) {
+    let mut roots = GUARDED.lock().unwrap_or_else(|e| e.into_inner());
+    if !roots.iter().any(|r| r == root) {
+        roots.push(root.to_path_buf());
+    }
+}
+
+/// The guarded root `path` lies below, and the components under it.
+fn beneath(path: &Path) -> Option<(PathBuf, Vec<std::ffi::OsString>)> {
+    let roots = GUARDED.lock().unwrap_or_else(|e| e.into_inner());
+    // The longest root that is a prefix: nested roots resolve from the innermost.
+    let root = roots.iter().filter(|r| path.starts_with(r)).max_by_key(|r| r.as_os_str().len())?;
+    let mut parts = Vec::new();
+    for c in path.strip_prefix(root).ok()?.components() {
+        match c {
+            Component::Normal(n) => parts.push(n.to_os_string()),
+            Component::CurDir => {}
+            // `..` below a guarded root would climb out of it: resolve such a path as given.
+            _ => return None,
+        }
+    }
+    Some((root.clone(), parts))
+}
+
+fn errno(e: rustix::io::Errno) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+/// Says what `name` in `dir` is, for an error about why it was not opened.
+fn what_is(dir: &OwnedFd, name: &std::ffi::OsStr) -> &'static str {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode))
+    {
+        Ok(rustix::fs::FileType::Symlink) => "a symbolic link",
+        Ok(rustix::fs::FileType::Fifo) => "a FIFO",
+        Ok(rustix::fs::FileType::Directory) => "a directory",
+        Ok(rustix::fs::FileType::RegularFile) => "a regular file",
+        Ok(_) => "not a regular file",
+        Err(_) => "missing",
+    }
+}
+
+/// Opens the directory `root/parts…` one component at a time, never following a symlink
+/// below `root`. With `create`, missing components are made, and every component below the
+/// root must belong to this user (a directory someone else owns is not written into).
+fn open_dir_beneath(root: &Path, parts: &[std::ffi::OsString], create: bool) -> std::io::Result<OwnedFd> {
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(root, dir_flags, Mode::empty())
+        .map_err(|e| std::io::Error::new(errno(e).kind(), format!("cannot open {}: {e}", root.display())))?;
+    let mut at = root.to_path_buf();
+    for part in parts {
+        at.push(part);
+        if create {
+            match rustix::fs::mkdirat(&dir, part.as_os_str(), Mode::from_raw_mode(0o777)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => {
+                    return Err(std::io::Error::new(errno(e).kind(), format!("cannot create {}: {e}", at.display())))
+                }
+            }
+        }
+        let next = match rustix::fs::openat(&dir, part.as_os_str(), dir_flags | OFlags::NOFOLLOW, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e @ (rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)) => {
+                let what = what_is(&dir, part);
+                return Err(std::io::Error::new(
+                    errno(e).kind(),
+                    format!("{} is {what}; protocrash enters only real directories in the sync dir", at.display()),
+                ));
+            }
+            Err(e) => return Err(std::io::Error::new(errno(e).kind(), format!("cannot open {}: {e}", at.display()))),
+        };
+        if create {
+            let owner = rustix::fs::fstat(&next).map_err(errno)?.st_uid;
+            if owner != rustix::process::geteuid().as_raw() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} belongs to another user (uid {owner}); the campaign writes only into directories of its own",
+                        at.display()
+                    ),
+                ));
+            }
+        }
+        dir = next;
+    }
+    Ok(dir)
+}
+
+/// The directory a guarded path's last component lives in, opened beneath its root, and
+/// that component's name; `None` for a path outside every guarded root.
+fn guarded_parent(path: &Path, create: bool) -> Option<std::io::Result<(OwnedFd, std::ffi::OsString)>> {
+    let (root, mut parts) = beneath(path)?;
+    let name = parts.pop()?;
+    Some(open_dir_beneath(&root, &parts, create).map(|dir| (dir, name)))
+}
 
 /// How a sync-dir file is opened by [`open_regular`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,22 +142,41 @@ pub enum Access {
 /// name is never followed (`O_NOFOLLOW`), a FIFO or device is never waited on (`O_NONBLOCK`,
 /// then refused), and anything but a regular file is an error saying what it is.
 pub fn open_regular(path: &Path, access: Access) -> std::io::Result<fs::File> {
-    let mut o = fs::OpenOptions::new();
-    match access {
-        Access::Read => o.read(true),
-        Access::ReadWrite => o.read(true).write(true),
-        Access::ReadWriteCreate => o.read(true).write(true).create(true),
-        // Truncated only after the checks below: O_TRUNC would empty a victim first.
-        Access::Truncate => o.write(true).create(true),
-        Access::Append => o.append(true).create(true),
-    };
-    let f = o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(|e| {
+    let symlink = |e: std::io::Error| {
         if e.raw_os_error() == Some(libc::ELOOP) {
             std::io::Error::new(e.kind(), format!("{} is a symbolic link; it is never followed", path.display()))
         } else {
             e
         }
-    })?;
+    };
+    let f = match guarded_parent(path, false) {
+        Some(parent) => {
+            let (dir, name) = parent?;
+            // Truncated only after the checks below: O_TRUNC would empty a victim first.
+            let flags = match access {
+                Access::Read => OFlags::RDONLY,
+                Access::ReadWrite => OFlags::RDWR,
+                Access::ReadWriteCreate => OFlags::RDWR | OFlags::CREATE,
+                Access::Truncate => OFlags::WRONLY | OFlags::CREATE,
+                Access::Append => OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
+            };
+            let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            let fd = rustix::fs::openat(&dir, name.as_os_str(), flags, Mode::from_raw_mode(0o666))
+                .map_err(|e| symlink(errno(e)))?;
+            fs::File::from(fd)
+        }
+        None => {
+            let mut o = fs::OpenOptions::new();
+            match access {
+                Access::Read => o.read(true),
+                Access::ReadWrite => o.read(true).write(true),
+                Access::ReadWriteCreate => o.read(true).write(true).create(true),
+                Access::Truncate => o.write(true).create(true),
+                Access::Append => o.append(true).create(true),
+            };
+            o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(symlink)?
+        }
+    };
     let meta = f.metadata()?;
     let t = meta.file_type();
     if !t.is_file() {
@@ -103,6 +234,11 @@ pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 /// Makes sure `dir` is a real directory, creating it (and missing parents) if needed: a
 /// symlink or a file planted at its name is refused, so nothing is written through it.
 pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+    if let Some((root, parts)) = beneath(dir) {
+        fs::create_dir_all(&root)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create {}: {e}", root.display())))?;
+        return open_dir_beneath(&root, &parts, true).map(drop);
+    }
     match fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_dir() => return Ok(()),
         Ok(m) => {
@@ -130,6 +266,11 @@ pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
 /// exclusively, so nothing already there — a file, a symlink, a FIFO — is opened), then
 /// renamed into place. On error nothing is left behind and the error says which file.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = guarded_parent(path, false) {
+        return parent
+            .and_then(|(dir, name)| write_atomic_at(&dir, &name, data))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())));
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!("{TEMP_PREFIX}{name}-{}", std::process::id()));
@@ -145,6 +286,27 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+}
+
+/// [`write_atomic`] relative to an open directory: the temporary file is created exclusively
+/// and never through a link, then renamed over `name` within the same directory.
+fn write_atomic_at(dir: &OwnedFd, name: &std::ffi::OsStr, data: &[u8]) -> std::io::Result<()> {
+    let mut tmp = std::ffi::OsString::from(TEMP_PREFIX);
+    tmp.push(name);
+    tmp.push(format!("-{}", std::process::id()));
+    // A temp file a dead writer with our pid left behind (pid reuse) is ours to replace;
+    // unlinkat removes a symlink itself, never its target.
+    let _ = rustix::fs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let result = (|| {
+        let fd = rustix::fs::openat(dir, tmp.as_os_str(), flags, Mode::from_raw_mode(0o666)).map_err(errno)?;
+        fs::File::from(fd).write_all(data)?;
+        rustix::fs::renameat(dir, tmp.as_os_str(), dir, name).map_err(errno)
+    })();
+    if result.is_err() {
+        let _ = rustix::fs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
+    }
+    result
 }
 
 /// The inputs of a corpus directory, sorted by name: regular files whose name does not start
@@ -247,6 +409,37 @@ mod tests {
         ensure_dir(&dir.join("w-0").join("queue")).unwrap();
         assert!(dir.join("w-0/queue").is_dir());
         fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[test]
+    fn below_a_guarded_root_no_directory_link_is_followed() {
+        let root = scratch("guarded");
+        let outside = scratch("guarded-outside");
+        let victim = outside.join("stats");
+        fs::write(&victim, b"precious").unwrap();
+        guard(&root);
+        // A worker dir, and a queue inside a real one, swapped for links to elsewhere.
+        std::os::unix::fs::symlink(&outside, root.join("w-1")).unwrap();
+        fs::create_dir_all(root.join("w-0")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("w-0").join("queue")).unwrap();
+        for access in [Access::Read, Access::ReadWrite, Access::ReadWriteCreate, Access::Truncate, Access::Append] {
+            let err = open_regular(&root.join("w-1").join("stats"), access).unwrap_err();
+            assert!(err.to_string().contains("w-1 is a symbolic link"), "{err}");
+        }
+        let err = write_atomic(&root.join("w-0").join("queue").join("id_x"), b"entry").unwrap_err();
+        assert!(err.to_string().contains("queue is a symbolic link"), "{err}");
+        assert!(ensure_dir(&root.join("w-1").join("crashes")).is_err());
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 1, "nothing created through a link");
+        // Real directories below the root work as before, and are created as needed.
+        ensure_dir(&root.join("w-2").join("queue")).unwrap();
+        write_atomic(&root.join("w-2").join("queue").join("id_y"), b"entry").unwrap();
+        assert_eq!(read_regular(&root.join("w-2").join("queue").join("id_y"), 10).unwrap(), b"entry");
+        let mut f = open_regular(&root.join("w-2").join("log"), Access::Append).unwrap();
+        f.write_all(b"line").unwrap();
+        assert_eq!(fs::read(root.join("w-2").join("log")).unwrap(), b"line");
+        fs::remove_dir_all(&root).unwrap();
         fs::remove_dir_all(&outside).unwrap();
     }
 

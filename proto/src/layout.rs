@@ -13,9 +13,12 @@ pub struct SyncDir {
 }
 
 impl SyncDir {
-    /// The sync dir at `root` (nothing is touched on disk).
+    /// The sync dir at `root` (nothing is touched on disk). From now on this process treats
+    /// everything below `root` as hostile ground ([`crate::files::guard`]).
     pub fn new(root: impl Into<PathBuf>) -> SyncDir {
-        SyncDir { root: root.into() }
+        let root = root.into();
+        crate::files::guard(&root);
+        SyncDir { root }
     }
 
     /// The directory itself.

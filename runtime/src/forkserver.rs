@@ -134,6 +134,8 @@ impl KnownPanics {
 pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     // A worker never outlives its master (even one killed with SIGKILL).
     process::die_with_parent();
+    // Below the sync dir nothing is resolved by path: one openat per component.
+    protocrash_proto::files::guard(&cfg.sync_dir);
     let mut ws = match Workspace::open(&cfg) {
         Ok(ws) => ws,
         Err(e) => {

@@ -16,7 +16,6 @@ use protocrash_proto::naming::{parse_queue_name, TEMP_PREFIX};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// What a scan found: complete entries to execute, and what was skipped and why.
@@ -179,6 +178,7 @@ impl Outbox {
 /// Reads one queue file: a regular file (never through a symlink), not empty, at most
 /// `max_len` bytes.
 fn read_entry(path: &Path, max_len: usize) -> Result<Vec<u8>, String> {
+    // What the listing shows, for a short reason; the open below is what is safe.
     let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
     if meta.file_type().is_symlink() {
         return Err("a symbolic link (never followed in the sync dir)".into());
@@ -186,17 +186,18 @@ fn read_entry(path: &Path, max_len: usize) -> Result<Vec<u8>, String> {
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
-    if meta.len() == 0 {
+    // Never through a symlink, never blocking on a FIFO swapped in after the listing, and
+    // (below the guarded sync dir) never through a directory swapped for a link.
+    let f = protocrash_proto::files::open_regular(path, protocrash_proto::files::Access::Read).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    if len == 0 {
         return Err("empty".into());
     }
-    if meta.len() > max_len as u64 {
-        return Err(format!("{} bytes, over --max-len {max_len}", meta.len()));
+    if len > max_len as u64 {
+        return Err(format!("{len} bytes, over --max-len {max_len}"));
     }
-    // O_NOFOLLOW: a file swapped for a symlink after the check above is still not followed.
-    let mut f =
-        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path).map_err(|e| e.to_string())?;
-    let mut data = Vec::with_capacity(meta.len() as usize);
-    f.by_ref().take(max_len as u64 + 1).read_to_end(&mut data).map_err(|e| e.to_string())?;
+    let mut data = Vec::with_capacity(len as usize);
+    f.take(max_len as u64 + 1).read_to_end(&mut data).map_err(|e| e.to_string())?;
     if data.is_empty() || data.len() > max_len {
         return Err(format!("{} bytes (changed while read)", data.len()));
     }

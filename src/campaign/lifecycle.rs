@@ -13,6 +13,9 @@ pub const MAX_QUICK_DEATHS: u32 = 5;
 /// Where a worker is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
+    /// Not started yet: the master starts a few workers per tick, so a large `-j` neither
+    /// hides the campaign's progress nor outlasts its time bound while starting.
+    Pending,
     /// Its process runs.
     Running,
     /// It died; restart it at this instant.
@@ -42,6 +45,11 @@ impl Life {
     /// A worker just spawned at `now`.
     pub fn new(now: Instant) -> Life {
         Life { phase: Phase::Running, started: now, restarts: 0, quick_deaths: 0, killed_silent: false }
+    }
+
+    /// A worker to be started when the master gets to it.
+    pub fn pending(now: Instant) -> Life {
+        Life { phase: Phase::Pending, ..Life::new(now) }
     }
 
     /// Whether nothing more will happen to it.
@@ -123,9 +131,14 @@ pub enum Decision {
 pub fn step(life: &mut Life, event: Event, at: Circumstances) -> Decision {
     match event {
         Event::Waiting => match life.phase {
-            Phase::Restarting(_) if at.stopping || at.budget_spent => {
+            Phase::Restarting(_) | Phase::Pending if at.stopping || at.budget_spent => {
                 life.phase = Phase::Finished;
                 Decision::Finished { unexpected: false }
+            }
+            Phase::Pending => {
+                life.phase = Phase::Running;
+                life.started = at.now;
+                Decision::Spawn
             }
             Phase::Restarting(when) if at.now >= when => {
                 life.phase = Phase::Running;
@@ -156,8 +169,10 @@ fn exited(life: &mut Life, end: ProcessEnd, at: Circumstances) -> Decision {
         life.phase = Phase::Finished;
         return Decision::Fatal(Fatal::SetupError);
     }
-    if !end.reported && life.restarts == 0 {
-        // It never got as far as its stats file: a broken harness, not a bad input.
+    if !end.reported && life.restarts == 0 && !end.sigkilled {
+        // It never got as far as its stats file: a broken harness, not a bad input. (One
+        // killed by SIGKILL before it got there was killed: by the system's OOM killer, or
+        // starved of memory by too many workers; that is a death like any other.)
         life.phase = Phase::Finished;
         return Decision::Fatal(Fatal::NotAHarness);
     }
@@ -182,6 +197,22 @@ mod tests {
 
     fn at(now: Instant) -> Circumstances {
         Circumstances { now, stopping: false, budget_spent: false }
+    }
+
+    #[test]
+    fn a_pending_worker_starts_unless_the_campaign_is_stopping() {
+        let t = Instant::now();
+        let mut life = Life::pending(t);
+        assert_eq!(step(&mut life, Event::Waiting, at(t)), Decision::Spawn);
+        assert_eq!(life.phase, Phase::Running);
+        let mut life = Life::pending(t);
+        let stopping = Circumstances { stopping: true, ..at(t) };
+        assert_eq!(step(&mut life, Event::Waiting, stopping), Decision::Finished { unexpected: false });
+        assert!(life.is_over(), "never started");
+        // Killed before it reported (the OOM killer): a death, not a broken harness.
+        let mut life = Life::new(t);
+        let killed = ProcessEnd { sigkilled: true, reported: false, ..DIED };
+        assert_eq!(step(&mut life, Event::Exited(killed), at(t)), Decision::Restart { delay: Duration::from_secs(1) });
     }
 
     #[test]

@@ -130,11 +130,9 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     let start = Instant::now();
     let campaign_start_ms = now_ms();
     for w in &mut workers {
+        w.life = lifecycle::Life::pending(start);
         if w.share == 0 {
             w.life.phase = Phase::Finished;
-        } else {
-            w.spawn(cfg, campaign_start_ms)?;
-            w.life = lifecycle::Life::new(Instant::now());
         }
     }
     let mut display = Display::new(cfg.plain);
@@ -155,8 +153,12 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     let mut fault: Option<String> = None;
     let dirs = |workers: &[Worker]| workers.iter().map(|w| w.dir.clone()).collect::<Vec<_>>();
     loop {
+        let tick = Instant::now();
         for w in &mut workers {
-            if let Err(e) = poll_worker(w, cfg, campaign_start_ms, stop_sent.is_some(), grace, &mut display) {
+            // Starting workers takes at most part of a tick: the rest start in the next ones.
+            let may_start = tick.elapsed() < SPAWN_SLICE;
+            let polled = poll_worker(w, cfg, campaign_start_ms, stop_sent.is_some(), may_start, grace, &mut display);
+            if let Err(e) = polled {
                 for other in &mut workers {
                     other.kill();
                 }
@@ -266,19 +268,27 @@ pub fn run(cfg: &CampaignConfig) -> Result<Summary> {
     })
 }
 
+/// The part of a display tick the master spends starting workers (`-j` far above the core
+/// count takes seconds to start, and the time bound and the figures must not wait for it).
+const SPAWN_SLICE: Duration = Duration::from_millis(100);
+
 /// Checks one worker: relays its log, notices its exit or its silence, and carries out what
-/// its life cycle decides.
+/// its life cycle decides (starting it only when `may_start`).
 fn poll_worker(
     w: &mut Worker,
     cfg: &CampaignConfig,
     campaign_start_ms: u64,
     stopping: bool,
+    may_start: bool,
     grace: Duration,
     display: &mut Display,
 ) -> Result<()> {
     let circumstances =
         |w: &Worker| Circumstances { now: Instant::now(), stopping, budget_spent: w.execs() >= w.share };
-    if let Phase::Restarting(_) = w.life.phase {
+    if matches!(w.life.phase, Phase::Restarting(_) | Phase::Pending) {
+        if !may_start && !stopping {
+            return Ok(());
+        }
         let at = circumstances(w);
         if lifecycle::step(&mut w.life, Event::Waiting, at) == Decision::Spawn {
             w.spawn(cfg, campaign_start_ms)?;
@@ -305,6 +315,18 @@ fn poll_worker(
     for line in w.new_log_lines() {
         display.message(&line);
     }
+    if exited.is_none() && w.dir_lost() {
+        display.message(&format!(
+            "protocrash: warning: the directory of worker {} ({}) was removed or replaced during the run; \
+             restarting the worker, which makes it again. Its executions so far still count; what the \
+             directory held (queue, findings) is gone unless it was copied elsewhere",
+            w.name(),
+            display_path(w.dir.path())
+        ));
+        w.carry_over();
+        w.kill();
+        return Ok(());
+    }
     let Some(status) = exited else {
         let silent = w.stats.as_ref().map(|s| s.view()).filter(|v| v.is_inactive(now_ms(), grace * 2));
         if let Some(v) = silent {
@@ -329,7 +351,7 @@ fn poll_worker(
         success: status.success(),
         sigkilled: status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32),
         setup_error: status.code() == Some(EXIT_SETUP_ERROR),
-        reported: w.stats.is_some(),
+        reported: w.stats.is_some() || w.carried,
     };
     let killed_silent = w.life.killed_silent;
     let why = if killed_silent { "killed for silence".to_string() } else { status.to_string() };
@@ -399,6 +421,7 @@ fn snapshot(cfg: &CampaignConfig, workers: &[Worker], union: &[u8], elapsed: Dur
             WorkerRow { name: w.name(), execs, execs_per_sec: aggregate::rate(execs, elapsed), ..WorkerRow::default() };
         row.state = match w.life.phase {
             Phase::Restarting(_) => WorkerStatus::Restarting,
+            Phase::Pending => WorkerStatus::Starting,
             Phase::GaveUp => WorkerStatus::Dead,
             Phase::Finished => WorkerStatus::Done,
             Phase::Running => WorkerStatus::Starting,

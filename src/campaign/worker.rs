@@ -54,6 +54,15 @@ pub struct Worker {
     /// Executions and finding hits recorded in this directory before this campaign began.
     base_execs: u64,
     base_hits: u64,
+    /// Executions and hits of this campaign counted in a directory that was since removed.
+    carried_execs: u64,
+    carried_hits: u64,
+    /// Its directory was lost while its process ran (which had reported, so it is a
+    /// harness: its end is a restart, not a broken harness).
+    pub carried: bool,
+    /// Device and inode of its directory when its process started: another directory at
+    /// the name means the one it writes to was removed or replaced.
+    dir_id: Option<(u64, u64)>,
     /// Its part of `--runs` (u64::MAX = unbounded).
     pub share: u64,
 }
@@ -85,6 +94,10 @@ impl Worker {
             tail: VecDeque::new(),
             base_execs: before.map_or(0, |v| v.execs()),
             base_hits: before.map_or(0, |v| v.hits()),
+            carried_execs: 0,
+            carried_hits: 0,
+            carried: false,
+            dir_id: None,
             share,
         })
     }
@@ -104,12 +117,31 @@ impl Worker {
 
     /// Executions in this campaign.
     pub fn execs(&self) -> u64 {
-        self.view().map_or(0, |v| v.execs().saturating_sub(self.base_execs))
+        self.carried_execs + self.view().map_or(0, |v| v.execs().saturating_sub(self.base_execs))
     }
 
     /// Finding hits in this campaign.
     pub fn hits(&self) -> u64 {
-        self.stats.as_ref().map_or(0, |s| s.view().hits().saturating_sub(self.base_hits))
+        self.carried_hits + self.stats.as_ref().map_or(0, |s| s.view().hits().saturating_sub(self.base_hits))
+    }
+
+    /// Whether the directory its process writes to is no longer at its name (removed, or
+    /// replaced by another directory or a link).
+    pub fn dir_lost(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::symlink_metadata(self.dir.path()).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()));
+        self.dir_id.is_some() && now != self.dir_id
+    }
+
+    /// After its directory was lost: keeps this campaign's counts so far (the stats file
+    /// holding them is gone) and forgets the old mapping; the next process starts a new one.
+    pub fn carry_over(&mut self) {
+        self.carried_execs = self.execs();
+        self.carried_hits = self.hits();
+        (self.base_execs, self.base_hits) = (0, 0);
+        self.carried = self.stats.is_some();
+        self.stats = None;
+        self.dir_id = None;
     }
 
     /// Unique findings this worker recorded.
@@ -122,6 +154,12 @@ impl Worker {
         let remaining = self.share.saturating_sub(self.execs());
         // The first start of a campaign begins a fresh log; a restart appends to it.
         let first = self.life.restarts == 0;
+        // Made again if it was removed since (the worker's counts were carried over).
+        protocrash_proto::files::ensure_dir(self.dir.path()).context("cannot set up the worker directory")?;
+        self.dir_id = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::symlink_metadata(self.dir.path()).ok().map(|m| (m.dev(), m.ino()))
+        };
         let log = self.dir.log();
         let access = if first { Access::Truncate } else { Access::Append };
         let log_file = open_regular(&log, access).with_context(|| format!("cannot create {}", log.display()))?;

@@ -150,7 +150,10 @@ pub fn minimize_corpus(job: &CorpusJob, interrupted: &AtomicBool) -> Result<Opti
 }
 
 /// Writes the minimised corpus to `out`, all or nothing: into a temporary directory beside
-/// it, then swapped in with renames, so an interrupted or failed write leaves `out` as it was.
+/// it, then swapped in with one atomic exchange (`renameat2(RENAME_EXCHANGE)`), so an
+/// interrupted or failed write leaves `out` as it was and there is no moment without `out`.
+/// The old corpus, swapped out under the temporary name, is removed last; what an
+/// interruption leaves of it is removed by the next `minimize` ([`remove_leftovers`]).
 pub fn write_corpus(out: &Path, kept: &[&Input], replace: bool, interrupted: &AtomicBool) -> Result<()> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "corpus".into());
@@ -158,8 +161,8 @@ pub fn write_corpus(out: &Path, kept: &[&Input], replace: bool, interrupted: &At
     if !replace && out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         bail!("{} exists and is not empty; give --out a new directory (nothing was changed)", out.display());
     }
-    let pid = std::process::id();
-    let tmp = parent.join(format!("{}minimize-{name}-{pid}", protocrash_proto::naming::TEMP_PREFIX));
+    remove_leftovers(parent, &name);
+    let tmp = parent.join(format!("{}{}", leftover_prefix(&name), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let written = (|| -> Result<()> {
         std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -176,19 +179,65 @@ pub fn write_corpus(out: &Path, kept: &[&Input], replace: bool, interrupted: &At
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e.context(format!("{} was not changed", out.display())));
     }
-    if out.exists() {
-        let old = parent.join(format!("{}old-{name}-{pid}", protocrash_proto::naming::TEMP_PREFIX));
-        std::fs::rename(out, &old).with_context(|| format!("cannot move {} aside", out.display()))?;
-        if let Err(e) = std::fs::rename(&tmp, out) {
-            let _ = std::fs::rename(&old, out);
+    if !out.exists() {
+        return std::fs::rename(&tmp, out).with_context(|| format!("cannot create {}", out.display()));
+    }
+    use nix::fcntl::{renameat2, RenameFlags};
+    match renameat2(None, &tmp, None, out, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => {}
+        // A file system without the exchange (some network ones): two renames, with a
+        // moment between them where `out` is missing.
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {
+            let old = parent.join(format!("{}old-{}", leftover_prefix(&name), std::process::id()));
+            std::fs::rename(out, &old).with_context(|| format!("cannot move {} aside", out.display()))?;
+            if let Err(e) = std::fs::rename(&tmp, out) {
+                let _ = std::fs::rename(&old, out);
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e).with_context(|| {
+                    format!("cannot put the minimised corpus in place; {} was not changed", out.display())
+                });
+            }
+            std::fs::rename(&old, &tmp).with_context(|| format!("cannot rename {}", old.display()))?;
+        }
+        Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e).with_context(|| {
+            return Err(std::io::Error::from(e)).with_context(|| {
                 format!("cannot put the minimised corpus in place; {} was not changed", out.display())
             });
         }
-        std::fs::remove_dir_all(&old).with_context(|| format!("cannot remove the old corpus {}", old.display()))?;
-    } else {
-        std::fs::rename(&tmp, out).with_context(|| format!("cannot create {}", out.display()))?;
     }
-    Ok(())
+    // `tmp` now holds the old corpus: the new one is in place whatever happens next.
+    std::fs::remove_dir_all(&tmp).with_context(|| {
+        format!(
+            "the minimised corpus is in {}, but the old one could not be removed from {} (remove it by hand)",
+            out.display(),
+            tmp.display()
+        )
+    })
+}
+
+/// The name prefix of `minimize`'s temporary directories for the corpus `name`, followed by
+/// the pid of the `minimize` that made them.
+fn leftover_prefix(name: &str) -> String {
+    format!("{}minimize-{name}-", protocrash_proto::naming::TEMP_PREFIX)
+}
+
+/// Removes the temporary directories an interrupted `minimize` of `name` left in `parent`
+/// (a half-written new corpus, or a half-removed old one): those whose `minimize` is no
+/// longer running.
+pub fn remove_leftovers(parent: &Path, name: &str) {
+    let prefix = leftover_prefix(name);
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else { continue };
+        let pid = rest.trim_start_matches("old-").parse::<i32>().ok();
+        // Signal 0 checks that the process exists; ESRCH means it is gone.
+        let gone = pid.is_some_and(|p| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None) == Err(nix::errno::Errno::ESRCH)
+        });
+        if gone && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
