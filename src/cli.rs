@@ -206,6 +206,10 @@ pub struct RunArgs {
     /// Turn comparison feedback off (value profile, input-to-state, compare tokens).
     #[arg(long)]
     pub no_cmp: bool,
+    /// Leave out the dictionary read from the build: magic values of byte-array compares
+    /// (3 to 16 bytes) that run-time compare tracing cannot see.
+    #[arg(long)]
+    pub no_auto_dict: bool,
     /// The campaign's sync directory (default: fuzz/sync/<target>).
     #[arg(long, value_name = "DIR")]
     pub sync_dir: Option<PathBuf>,

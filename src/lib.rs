@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod aggregate;
+pub mod autodict;
 pub mod batch;
 pub mod builder;
 pub mod campaign;

@@ -2,9 +2,12 @@
 //! cargo then calls `cargo-protocrash <rustc> <args…>` for every crate. Crates that belong to
 //! the runtime (found from the dependency graph by `builder`) have the SanitizerCoverage
 //! flags taken out, so the fuzzer's own code never shows up as coverage. Build scripts and
-//! proc-macros are compiled without `--target` and never see RUSTFLAGS at all.
+//! proc-macros are compiled without `--target` and never see RUSTFLAGS at all. Instrumented
+//! crates are also asked for their LLVM IR, read for the magic values of compares sancov
+//! cannot trace (see `autodict`).
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 /// Set (to "1") in the environment of harness builds.
@@ -43,13 +46,43 @@ pub fn filter_args(args: Vec<OsString>, skip: &[&str]) -> Vec<OsString> {
     }
 }
 
+/// For an instrumented crate compiled to code (not only checked), where to have rustc write
+/// its LLVM IR and where its compare tokens go: beside its outputs, named like them.
+pub fn ir_request(args: &[OsString]) -> Option<(PathBuf, PathBuf)> {
+    let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let value = |flag: &str| text.iter().position(|a| a == flag).and_then(|i| text.get(i + 1));
+    if !text.iter().any(|a| a == "-Cpasses=sancov-module") {
+        return None;
+    }
+    let emits_code = text.iter().any(|a| a.strip_prefix("--emit=").is_some_and(|e| e.split(',').any(|k| k == "link")));
+    if !emits_code {
+        return None;
+    }
+    let out_dir = PathBuf::from(value("--out-dir")?);
+    let extra = text
+        .windows(2)
+        .find_map(|w| (w[0] == "-C").then(|| w[1].strip_prefix("extra-filename=")).flatten())
+        .unwrap_or("");
+    let stem = format!("{}{extra}", value("--crate-name")?);
+    Some((
+        out_dir.join(format!("{stem}.protocrash.ll")),
+        out_dir.join(format!("{stem}.{}", crate::autodict::TOKENS_SUFFIX)),
+    ))
+}
+
 /// Runs rustc (through the user's own wrapper, if any) with filtered arguments.
 pub fn run() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let rustc = args.next().expect("checked by is_wrapper_call");
     let skip_list = std::env::var(SKIP_ENV).unwrap_or_default();
     let skip: Vec<&str> = skip_list.split(',').filter(|s| !s.is_empty()).collect();
-    let rest = filter_args(args.collect(), &skip);
+    let mut rest = filter_args(args.collect(), &skip);
+    let ir = ir_request(&rest);
+    if let Some((ir, _)) = &ir {
+        let mut emit = OsString::from("--emit=llvm-ir=");
+        emit.push(ir);
+        rest.push(emit);
+    }
     let mut cmd = match std::env::var_os(INNER_ENV).filter(|w| !w.is_empty()) {
         Some(inner) => {
             let mut c = Command::new(inner);
@@ -59,7 +92,12 @@ pub fn run() -> ExitCode {
         None => Command::new(rustc),
     };
     match cmd.args(rest).status() {
-        Ok(status) => ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8),
+        Ok(status) => {
+            if let (Some((ir, tokens)), true) = (ir, status.success()) {
+                crate::autodict::extract(&ir, &tokens);
+            }
+            ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
+        }
         Err(e) => {
             eprintln!("cargo-protocrash (rustc wrapper): cannot run rustc: {e}");
             ExitCode::from(1)
@@ -88,6 +126,30 @@ mod tests {
         ]);
         let out = filter_args(args, &["protocrash"]);
         assert_eq!(out, os(&["--crate-name", "protocrash", "--cfg", "fuzzing", "-Cllvm-args=-other"]));
+    }
+
+    #[test]
+    fn only_instrumented_code_builds_are_asked_for_their_ir() {
+        let args = os(&[
+            "--crate-name",
+            "my_crate",
+            "--emit=dep-info,metadata,link",
+            "-C",
+            "extra-filename=-0123abcd",
+            "--out-dir",
+            "/t/deps",
+            "-Cpasses=sancov-module",
+        ]);
+        let (ir, tokens) = ir_request(&args).unwrap();
+        assert_eq!(ir, PathBuf::from("/t/deps/my_crate-0123abcd.protocrash.ll"));
+        assert_eq!(tokens, PathBuf::from("/t/deps/my_crate-0123abcd.cmp-tokens"));
+        let runtime = filter_args(args.clone(), &["my_crate"]);
+        assert_eq!(ir_request(&runtime), None, "an uninstrumented crate");
+        let check: Vec<OsString> = args
+            .iter()
+            .map(|a| if a == "--emit=dep-info,metadata,link" { "--emit=metadata".into() } else { a.clone() })
+            .collect();
+        assert_eq!(ir_request(&check), None, "a metadata-only build");
     }
 
     #[test]

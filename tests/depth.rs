@@ -9,7 +9,15 @@ use common::{one_campaign_at_a_time, Fixture};
 
 /// Fuzzes `target` until its first finding (at most 2 M executions); returns the output.
 fn first_finding(fx: &Fixture, target: &str) -> common::Out {
-    fx.run(&["run", target, "-j", "1", "--node", "t", "--plain", "--seed", "1", "--fail-fast", "--runs", "2000000"])
+    first_finding_with(fx, target, &[])
+}
+
+/// [`first_finding`] with more options (a control run that turns a mechanism off).
+fn first_finding_with(fx: &Fixture, target: &str, more: &[&str]) -> common::Out {
+    let mut args = vec!["run", target, "-j", "1", "--node", "t", "--plain", "--seed", "1", "--fail-fast"];
+    args.extend_from_slice(&["--runs", "2000000"]);
+    args.extend_from_slice(more);
+    fx.run(&args)
 }
 
 #[test]
@@ -40,4 +48,21 @@ fn a_run_of_256_identical_bytes_after_a_keyword_is_found() {
     let out = first_finding(&fx, "byte_run");
     assert_eq!(out.code, Some(1), "{}", out.all());
     assert!(out.stdout.contains("run counter overflowed"), "{}", out.all());
+}
+
+#[test]
+fn a_twelve_byte_array_signature_is_found_from_the_build_dictionary() {
+    let fx = Fixture::new("depth");
+    let _slot = one_campaign_at_a_time();
+    // Control first: without the tokens read from the build, the 96-bit compare is
+    // invisible and 2 M executions do not get through it.
+    let control = first_finding_with(&fx, "wide_magic", &["--no-auto-dict"]);
+    assert_eq!(control.code, Some(0), "{}", control.all());
+    assert!(!control.stdout.contains("found a new panic"), "{}", control.all());
+    // The control run's corpus must not help the real one.
+    std::fs::remove_dir_all(fx.path().join("fuzz/corpus")).unwrap();
+    std::fs::remove_dir_all(fx.path().join("fuzz/sync")).unwrap();
+    let out = first_finding(&fx, "wide_magic");
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stdout.contains("wide signature accepted"), "{}", out.all());
 }

@@ -76,7 +76,10 @@ pub fn run(args: &RunArgs, mut on_summary: impl FnMut(&Summary, &CampaignConfig)
             max_total_time: per_target,
             fail_fast: args.fail_fast,
             cmp: !args.no_cmp,
-            dict: dict.clone(),
+            dict: match args.no_auto_dict || args.no_cmp {
+                true => dict.clone(),
+                false => with_auto_tokens(&dict, &bins[target]),
+            },
             plain: args.plain || ci,
             jobs: args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize),
             sync_interval: args.sync_interval,
@@ -202,6 +205,17 @@ fn known_artifacts(dir: &Path) -> HashSet<String> {
                 .then(|| id.to_string())
         })
         .collect()
+}
+
+/// The user's dictionary followed by the tokens the build read from wide compares.
+fn with_auto_tokens(dict: &[Vec<u8>], harness: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut all = dict.to_vec();
+    for t in crate::autodict::tokens_for(harness) {
+        if !all.contains(&t) {
+            all.push(t);
+        }
+    }
+    all
 }
 
 fn read_dictionaries(files: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
