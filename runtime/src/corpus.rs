@@ -56,6 +56,13 @@ pub struct Entry {
     favored: bool,
 }
 
+impl Entry {
+    /// Whether it is the smallest holder of some edge (as of the last refresh).
+    pub fn favored(&self) -> bool {
+        self.favored
+    }
+}
+
 const NONE: u32 = u32::MAX;
 
 /// The corpus.

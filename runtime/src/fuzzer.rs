@@ -386,7 +386,7 @@ impl<'a> Fuzzer<'a> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.extend_from_slice(&self.queue.get(pick).data);
-        self.mutate(&mut buf);
+        self.mutate(&mut buf, pick);
         let mut token_id = 0;
         if self.token_len > 0 {
             token_id = hash64(&self.token[..self.token_len]);
@@ -529,7 +529,7 @@ impl<'a> Fuzzer<'a> {
     /// One mutation: mostly havoc; with comparison feedback, often an input-to-state
     /// replacement or a compare operand as a token; sometimes a dictionary token.
     #[inline]
-    fn mutate(&mut self, buf: &mut Vec<u8>) {
+    fn mutate(&mut self, buf: &mut Vec<u8>, pick: usize) {
         self.token_len = 0;
         let choice = self.rng.below(16);
         if self.cmp_on && choice < 4 {
@@ -573,7 +573,16 @@ impl<'a> Fuzzer<'a> {
         if self.is_costly(self.queue.get(other).cost) {
             other = self.queue.pick(&mut self.rng);
         }
-        let limit = if self.rng.one_in(LEN_JUMP_ONE_IN) { self.cfg.max_len } else { self.len_limit };
+        let limit = if self.rng.one_in(LEN_JUMP_ONE_IN) {
+            self.cfg.max_len
+        } else if self.queue.get(pick).favored() {
+            // The smallest holder of an edge may grow to twice its length past the limit: an
+            // input that got deeper (nesting, a longer record) goes on growing from there
+            // without waiting for the limit's ramp.
+            self.len_limit.max(2 * buf.len()).min(self.cfg.max_len)
+        } else {
+            self.len_limit
+        };
         havoc(buf, &mut self.rng, limit, &self.queue.get(other).data, self.strategy.havoc_depth);
     }
 

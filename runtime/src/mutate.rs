@@ -2,8 +2,9 @@
 //! interesting 8/16/32/64-bit values in both byte orders, arithmetic, random bytes, block
 //! insert/delete/duplicate/overwrite, splicing with another corpus entry, and two edits for
 //! text and sizes: an ASCII integer changed in place (doubled, halved, ±k, negated, padded,
-//! replaced by many random digits or a boundary value) and runs of one repeated byte
-//! inserted or written over (1 to thousands long: nesting depth, counters, run lengths). Works in place
+//! replaced by many random digits or a boundary value), runs of one repeated byte
+//! inserted or written over (1 to thousands long: nesting depth, counters, run lengths), and
+//! a short block repeated in place thousands of times (multi-byte nesting openers). Works in place
 //! on a buffer whose capacity is reserved up front, so it does not allocate per execution.
 
 use crate::rng::Rng;
@@ -15,7 +16,16 @@ const INTERESTING_32: [u32; 8] =
 const INTERESTING_64: [u64; 4] = [0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff, u64::MAX, 0x1_0000_0000];
 
 /// Number of distinct edit kinds.
-const OPS: usize = 18;
+const OPS: usize = 19;
+
+/// Whether the block-repeat edit is used (off only to measure what it brings:
+/// `PROTOCRASH_NO_BLOCK_REPEAT=1`).
+static BLOCK_REPEAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the block-repeat edit on or off for this process.
+pub fn set_block_repeat(on: bool) {
+    BLOCK_REPEAT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Applies 1, 2, 4 … 2^(depth-1) random edits to `buf`, never growing it past `max_len`
 /// (an entry already longer, kept while the length limit was higher, may stay that long).
@@ -97,6 +107,7 @@ fn edit(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
         14 => splice(buf, rng, max_len, other),
         16 => ascii_integer(buf, rng, max_len),
         17 => byte_run(buf, rng, max_len),
+        18 if BLOCK_REPEAT.load(std::sync::atomic::Ordering::Relaxed) => repeat_block(buf, rng, max_len),
         _ => {
             // Overwrite with a block of another input.
             if !other.is_empty() {
@@ -315,6 +326,27 @@ fn byte_run(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize) {
             return;
         }
         buf.splice(at..at, std::iter::repeat_n(byte, n));
+    }
+}
+
+/// A short block of the input (1 to 16 bytes: a nesting opener such as `{"k":` or `<a>`, a
+/// record) repeated in place, log-uniformly 1 to 4,096 more times (capped by the room
+/// left): nesting depth grows by thousands in one edit instead of one level per mutation.
+fn repeat_block(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize) {
+    let len = buf.len();
+    let n = 1 + rng.below(len.min(16));
+    let room = max_len.saturating_sub(len) / n;
+    if room == 0 {
+        return;
+    }
+    let from = rng.below(len - n + 1);
+    let bits = 1 + rng.below(12);
+    let copies = ((1usize << (bits - 1)) + rng.below(1 << (bits - 1))).min(room);
+    let end = from + n;
+    buf.resize(len + n * copies, 0);
+    buf.copy_within(end..len, end + n * copies);
+    for i in 0..copies {
+        buf.copy_within(from..end, end + i * n);
     }
 }
 
@@ -574,6 +606,24 @@ mod tests {
             seen_2600 |= best >= 2600;
         }
         assert!(seen_255 && seen_2600);
+    }
+
+    #[test]
+    fn repeated_blocks_nest_thousands_deep_within_max_len() {
+        let mut rng = Rng::new(5);
+        let mut deepest = 0;
+        for _ in 0..4000 {
+            let mut buf = br#"{"k":1}"#.to_vec();
+            repeat_block(&mut buf, &mut rng, 32 << 10);
+            assert!(buf.len() <= 32 << 10);
+            assert!(buf.ends_with(b"1}") || buf.ends_with(b"}"), "the tail is kept: {:?}", &buf[buf.len() - 2..]);
+            let depth = buf.windows(5).filter(|w| w == br#"{"k":"#).count();
+            deepest = deepest.max(depth);
+        }
+        assert!(deepest > 3000, "deepest nesting {deepest}");
+        let mut full = vec![7u8; 100];
+        repeat_block(&mut full, &mut rng, 100);
+        assert_eq!(full.len(), 100, "no room, no change");
     }
 
     #[test]
