@@ -56,7 +56,8 @@ impl Workspace {
             WarmState::new(counters.len()).map_err(|e| format!("cannot map shared memory: {e}"))?,
         ));
         warm.set_recover(std::env::var_os("PROTOCRASH_NO_RECOVER").is_none());
-        crate::mutate::set_block_repeat(std::env::var_os("PROTOCRASH_NO_BLOCK_REPEAT").is_none());
+        // Measuring switches: PROTOCRASH_DISABLE=block-repeat.
+        crate::mutate::disable(&std::env::var("PROTOCRASH_DISABLE").unwrap_or_default());
         // A child that died mid-execution in an earlier run left an odd sequence.
         let seq = stats.get(StatField::ExecSeq);
         stats.set(StatField::ExecSeq, seq.div_ceil(2) * 2);

@@ -19,12 +19,18 @@ const INTERESTING_64: [u64; 4] = [0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff, 
 const OPS: usize = 19;
 
 /// Whether the block-repeat edit is used (off only to measure what it brings:
-/// `PROTOCRASH_NO_BLOCK_REPEAT=1`).
+/// `PROTOCRASH_DISABLE=block-repeat`).
 static BLOCK_REPEAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Turns the block-repeat edit on or off for this process.
-pub fn set_block_repeat(on: bool) {
-    BLOCK_REPEAT.store(on, std::sync::atomic::Ordering::Relaxed);
+/// Turns off, for this process, the edits named in `list` (comma-separated; today only
+/// `block-repeat`): a switch for measuring what each one brings.
+pub fn disable(list: &str) {
+    for name in list.split(',').map(str::trim) {
+        match name {
+            "block-repeat" => BLOCK_REPEAT.store(false, std::sync::atomic::Ordering::Relaxed),
+            _ => {}
+        }
+    }
 }
 
 /// Applies 1, 2, 4 … 2^(depth-1) random edits to `buf`, never growing it past `max_len`
