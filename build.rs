@@ -23,7 +23,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 /// checkout's `runtime/` and `proto/` in the workspace, their registry copies when this CLI is
 /// built from crates.io.
 fn dependency_dir(var: &str) -> PathBuf {
-    PathBuf::from(std::env::var_os(var).unwrap_or_else(|| panic!("{var} not set: the dependency's build script did not run")))
+    PathBuf::from(
+        std::env::var_os(var).unwrap_or_else(|| panic!("{var} not set: the dependency's build script did not run")),
+    )
 }
 
 fn main() {
@@ -35,6 +37,7 @@ fn main() {
         let mut sources = Vec::new();
         collect(&dir.join("src"), &mut sources);
         sources.push(dir.join("build.rs"));
+        sources.extend(Some(dir.join("README.md")).filter(|p| p.exists()));
         for f in sources {
             let rel = f.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
             files.push((format!("{krate}/{rel}"), f));

@@ -114,7 +114,7 @@ pub mod __private {
 /// ```ignore
 /// fuzz_target!(|data: &[u8]| { let _ = my_crate::parse(data); });
 /// fuzz_target!(|input: MyType| { my_crate::run(input); });       // MyType: Arbitrary
-/// fuzz_target!(init: { my_crate::setup(); }, |data: &[u8]| { … });
+/// fuzz_target!(init: { my_crate::setup(); }, |data: &[u8]| { my_crate::parse(data); });
 /// fuzz_target!(|data: &[u8]| -> Corpus { if data.is_empty() { Corpus::Reject } else { Corpus::Keep } });
 /// ```
 ///
