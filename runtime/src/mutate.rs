@@ -26,9 +26,8 @@ static BLOCK_REPEAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 /// `block-repeat`): a switch for measuring what each one brings.
 pub fn disable(list: &str) {
     for name in list.split(',').map(str::trim) {
-        match name {
-            "block-repeat" => BLOCK_REPEAT.store(false, std::sync::atomic::Ordering::Relaxed),
-            _ => {}
+        if name == "block-repeat" {
+            BLOCK_REPEAT.store(false, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
