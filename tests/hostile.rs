@@ -359,7 +359,11 @@ fn a_worker_dir_removed_mid_run_is_made_again_and_the_totals_never_go_backwards(
         stats(w0.path()).is_some_and(|s| s.state() == WorkerState::Running && s.execs() >= 200_000)
     });
     let first_pid = common::pid(w0.path());
-    std::fs::remove_dir_all(w0.path()).unwrap();
+    // The worker writes into the directory while it is being removed (a file may land
+    // between the listing and the rmdir): remove until it is gone, as `rm -rf` in a loop.
+    wait_for("the worker dir to be removed", Duration::from_secs(10), || {
+        std::fs::remove_dir_all(w0.path()).is_ok() || !w0.path().exists()
+    });
     let out = finish(child);
     assert_eq!(out.code, Some(0), "{}", out.all());
     assert!(out.stdout.contains("was removed or replaced during the run"), "{}", out.all());

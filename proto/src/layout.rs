@@ -75,6 +75,8 @@ pub struct WorkerDir {
 pub mod names {
     /// Queue entries (`id_…`).
     pub const QUEUE: &str = "queue";
+    /// The queue's index: one entry name a line, in the order they were written.
+    pub const QUEUE_INDEX: &str = "queue.idx";
     /// The mapped counters.
     pub const STATS: &str = "stats";
     /// The mapped cumulative coverage map.
@@ -110,6 +112,13 @@ impl WorkerDir {
     /// `queue/`: the inputs this worker kept, one file each, named by [`crate::naming::queue_name`].
     pub fn queue(&self) -> PathBuf {
         self.path.join(names::QUEUE)
+    }
+
+    /// `queue.idx`: the names of the queue's entries, one a line, appended as each entry is
+    /// written (after it is complete), so that peers read only what is new since they last
+    /// looked instead of listing the queue.
+    pub fn queue_index(&self) -> PathBuf {
+        self.path.join(names::QUEUE_INDEX)
     }
 
     /// `stats`: the mapped counters ([`crate::stats`]).

@@ -39,6 +39,7 @@ impl Workspace {
         let queue = dir.queue();
         protocrash_proto::files::ensure_dir(&queue).map_err(|e| e.to_string())?;
         clean_temp_files(&queue);
+        crate::sync::ensure_index(&dir).map_err(|e| format!("cannot write the queue index: {e}"))?;
         let counters = CounterMap::registered();
         if counters.len() == 0 {
             return Err("this harness has no coverage instrumentation; build it with `cargo protocrash build`".into());

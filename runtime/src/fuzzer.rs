@@ -199,7 +199,7 @@ impl Replica {
         Replica {
             queue: Queue::new(map_len + cmp::VP_BITS),
             peers: Peers::new(&cfg.sync_dir, &cfg.worker_dir, cfg.max_len),
-            outbox: Outbox::new(cfg.worker().queue()),
+            outbox: Outbox::new(&cfg.worker()),
             slow_tokens: std::collections::HashMap::new(),
             pos: 0,
         }
@@ -239,7 +239,7 @@ impl Replica {
                         self.outbox.note(cov);
                     }
                 }
-                Record::Seen { peer, name } => self.peers.replay_seen(peer, name),
+                Record::Cursor { peer, inode, offset } => self.peers.replay_cursor(peer, inode, offset),
                 Record::Hold(content) => self.peers.replay_hold(content),
                 Record::Note(cov) => self.outbox.note(cov),
                 Record::Slow(token) => *self.slow_tokens.entry(token).or_default() += 1,
@@ -697,7 +697,9 @@ impl<'a> Fuzzer<'a> {
     fn flush_journal(&mut self) {
         for j in self.peers.take_journal() {
             match j {
-                Journal::Seen(peer, name) => self.shared.warm.log_seen(peer.as_bytes(), name.as_bytes()),
+                Journal::Cursor(peer, inode, offset) => {
+                    self.shared.warm.log_cursor(peer.as_bytes(), inode, offset)
+                }
                 Journal::Hold(content) => self.shared.warm.log_hold(content.as_bytes()),
             }
         }

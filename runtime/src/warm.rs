@@ -80,7 +80,7 @@ fn features_of(bytes: &'static [u8]) -> Bytes<u32> {
 
 /// Log record tags.
 const ENTRY: u32 = 1;
-const SEEN: u32 = 2;
+const CURSOR: u32 = 2;
 const HOLD: u32 = 3;
 const NOTE: u32 = 4;
 const SLOW: u32 = 5;
@@ -114,8 +114,9 @@ struct Header {
 pub enum Record<'a> {
     /// A corpus entry: id, input, features, and the coverage hash it was exported under.
     Entry { id: u64, data: &'a [u8], features: Bytes<u32>, exported: Option<u32> },
-    /// A file name seen in a peer's queue.
-    Seen { peer: &'a [u8], name: &'a [u8] },
+    /// How far a peer's queue index was read (its inode, and the byte after the last
+    /// complete line).
+    Cursor { peer: &'a [u8], inode: u64, offset: u64 },
     /// A content id held (executed once already).
     Hold(&'a [u8]),
     /// A coverage hash already in this worker's queue.
@@ -318,10 +319,11 @@ impl WarmState {
         Some((&p[24..24 + data.len()], features_of(&p[at..])))
     }
 
-    /// Logs a name seen in a peer's queue.
-    pub fn log_seen(&self, peer: &[u8], name: &[u8]) {
+    /// Logs how far a peer's queue index was read.
+    pub fn log_cursor(&self, peer: &[u8], inode: u64, offset: u64) {
         let n = (peer.len().min(u16::MAX as usize) as u16).to_le_bytes();
-        self.append(SEEN, &[&n, &peer[..usize::from(u16::from_le_bytes(n))], name]);
+        let peer = &peer[..usize::from(u16::from_le_bytes(n))];
+        self.append(CURSOR, &[&n, peer, &inode.to_le_bytes(), &offset.to_le_bytes()]);
     }
 
     /// Logs a content id held.
@@ -387,12 +389,13 @@ impl WarmState {
                     let features = features_of(&p[feats_at..]);
                     Record::Entry { id, data: &p[24..24 + dlen], features, exported: (w(12) != 0).then(|| w(8)) }
                 }
-                SEEN if n >= 2 => {
+                CURSOR if n >= 2 => {
                     let pl = usize::from(u16::from_le_bytes([p[0], p[1]]));
-                    if 2 + pl > n {
-                        return bad("seen sizes", at);
+                    if 2 + pl + 16 != n {
+                        return bad("cursor sizes", at);
                     }
-                    Record::Seen { peer: &p[2..2 + pl], name: &p[2 + pl..] }
+                    let word = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap());
+                    Record::Cursor { peer: &p[2..2 + pl], inode: word(2 + pl), offset: word(2 + pl + 8) }
                 }
                 HOLD => Record::Hold(p),
                 NOTE if n == 4 => Record::Note(u32::from_le_bytes(p.try_into().unwrap())),
@@ -468,7 +471,7 @@ mod tests {
         let w: &'static WarmState = Box::leak(Box::new(WarmState::new(16).unwrap()));
         assert!(!w.is_warm());
         w.log_entry(7, b"abc", &[1, 2, 3], Some(9));
-        w.log_seen(b"peer-1", b"id_x");
+        w.log_cursor(b"peer-1", 77, 4096);
         w.log_hold(b"cafe");
         w.log_note(5);
         w.log_slow(11);
@@ -478,7 +481,7 @@ mod tests {
         let r = w.records().unwrap();
         assert_eq!(r.len(), 6);
         assert_eq!(entry(&r[0]), (7, b"abc".to_vec(), vec![1, 2, 3], Some(9)));
-        assert!(matches!(r[1], Record::Seen { peer: b"peer-1", name: b"id_x" }));
+        assert!(matches!(r[1], Record::Cursor { peer: b"peer-1", inode: 77, offset: 4096 }));
         assert!(matches!(r[2], Record::Hold(b"cafe")));
         assert!(matches!(r[3], Record::Note(5)));
         assert!(matches!(r[4], Record::Slow(11)));
