@@ -4,7 +4,7 @@
 
 use crate::cmp;
 use crate::corpus::{Bytes, Corpus as Queue};
-use crate::mutate::{havoc, occurrences, put_token, replace_compare, replacement_forms};
+use crate::mutate::{havoc, occurrences, put_token, repeat_block, replace_compare, replacement_forms};
 use crate::penalty::Penalties;
 use crate::rng::Rng;
 use crate::sancov::CounterMap;
@@ -72,6 +72,8 @@ const LEN_RAMP_EXECS: u64 = 256 * 1024;
 /// One mutation in this many may use the whole `--max-len` at once (a jump to long inputs:
 /// deep nesting, long runs), whatever the current limit.
 const LEN_JUMP_ONE_IN: usize = 64;
+/// One mutation in this many is a block repeated in place (`mutate::repeat_block`).
+const BLOCK_REPEAT_ONE_IN: usize = 64;
 
 /// What the child shares with its fork server and the master.
 pub struct Shared<'a> {
@@ -572,6 +574,12 @@ impl<'a> Fuzzer<'a> {
         let mut other = self.rng.below(self.queue.len());
         if self.is_costly(self.queue.get(other).cost) {
             other = self.queue.pick(&mut self.rng);
+        }
+        if self.rng.one_in(BLOCK_REPEAT_ONE_IN) {
+            // Depth wants length: an eighth of these may use the whole --max-len.
+            let limit = if self.rng.one_in(8) { self.cfg.max_len } else { self.len_limit.max(2 * buf.len()) };
+            repeat_block(buf, &mut self.rng, limit.min(self.cfg.max_len));
+            return;
         }
         let limit = if self.rng.one_in(LEN_JUMP_ONE_IN) {
             self.cfg.max_len
