@@ -383,8 +383,7 @@ fn a_huge_seed_is_cut_to_max_len_with_a_warning_and_left_as_it_was() {
     let big = corpus.join("huge");
     // 200 MB, sparse: the file system stores almost nothing, the fuzzer must not load it.
     std::fs::File::create(&big).unwrap().set_len(200 << 20).unwrap();
-    let _slot = one_campaign_at_a_time();
-    let out = fx.run(&["run", "clean", "-j", "1", "--node", "t", "--plain", "--runs", "2000", "--max-len", "4096"]);
+    let out = fx.campaign("clean", &["-j", "1", "--runs", "2000", "--max-len", "4096"]);
     assert_eq!(out.code, Some(0), "{}", out.all());
     assert!(
         out.all().contains(&format!("{} is longer than --max-len 4096; using its first 4096 bytes", big.display())),

@@ -17,7 +17,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -115,12 +115,22 @@ fn open_dir_beneath(root: &Path, parts: &[std::ffi::OsString], create: bool) -> 
     Ok(dir)
 }
 
-/// The directory a guarded path's last component lives in, opened beneath its root, and
-/// that component's name; `None` for a path outside every guarded root.
-fn guarded_parent(path: &Path, create: bool) -> Option<std::io::Result<(OwnedFd, std::ffi::OsString)>> {
-    let (root, mut parts) = beneath(path)?;
-    let name = parts.pop()?;
-    Some(open_dir_beneath(&root, &parts, create).map(|dir| (dir, name)))
+/// The directory `path`'s last component lives in, opened, and that component's name. Below
+/// a guarded root the directory is reached one `openat` at a time (see the module comment);
+/// elsewhere it is the user's own path, opened as given.
+fn open_parent(path: &Path) -> std::io::Result<(OwnedFd, std::ffi::OsString)> {
+    if let Some((root, mut parts)) = beneath(path) {
+        if let Some(name) = parts.pop() {
+            return open_dir_beneath(&root, &parts, false).map(|dir| (dir, name));
+        }
+    }
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{} names no file", path.display()))
+    })?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir =
+        rustix::fs::open(parent, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(errno)?;
+    Ok((dir, name.to_os_string()))
 }
 
 /// How a sync-dir file is opened by [`open_regular`].
@@ -149,34 +159,19 @@ pub fn open_regular(path: &Path, access: Access) -> std::io::Result<fs::File> {
             e
         }
     };
-    let f = match guarded_parent(path, false) {
-        Some(parent) => {
-            let (dir, name) = parent?;
-            // Truncated only after the checks below: O_TRUNC would empty a victim first.
-            let flags = match access {
-                Access::Read => OFlags::RDONLY,
-                Access::ReadWrite => OFlags::RDWR,
-                Access::ReadWriteCreate => OFlags::RDWR | OFlags::CREATE,
-                Access::Truncate => OFlags::WRONLY | OFlags::CREATE,
-                Access::Append => OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
-            };
-            let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-            let fd = rustix::fs::openat(&dir, name.as_os_str(), flags, Mode::from_raw_mode(0o666))
-                .map_err(|e| symlink(errno(e)))?;
-            fs::File::from(fd)
-        }
-        None => {
-            let mut o = fs::OpenOptions::new();
-            match access {
-                Access::Read => o.read(true),
-                Access::ReadWrite => o.read(true).write(true),
-                Access::ReadWriteCreate => o.read(true).write(true).create(true),
-                Access::Truncate => o.write(true).create(true),
-                Access::Append => o.append(true).create(true),
-            };
-            o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(symlink)?
-        }
+    let (dir, name) = open_parent(path)?;
+    // Truncated only after the checks below: O_TRUNC would empty a victim first.
+    let flags = match access {
+        Access::Read => OFlags::RDONLY,
+        Access::ReadWrite => OFlags::RDWR,
+        Access::ReadWriteCreate => OFlags::RDWR | OFlags::CREATE,
+        Access::Truncate => OFlags::WRONLY | OFlags::CREATE,
+        Access::Append => OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
     };
+    let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let f = fs::File::from(
+        rustix::fs::openat(&dir, name.as_os_str(), flags, Mode::from_raw_mode(0o666)).map_err(|e| symlink(errno(e)))?,
+    );
     let meta = f.metadata()?;
     let t = meta.file_type();
     if !t.is_file() {
@@ -266,26 +261,9 @@ pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
 /// exclusively, so nothing already there — a file, a symlink, a FIFO — is opened), then
 /// renamed into place. On error nothing is left behind and the error says which file.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = guarded_parent(path, false) {
-        return parent
-            .and_then(|(dir, name)| write_atomic_at(&dir, &name, data))
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())));
-    }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!("{TEMP_PREFIX}{name}-{}", std::process::id()));
-    // A temp file a dead writer with our pid left behind (pid reuse) is ours to replace;
-    // remove_file removes a symlink itself, never its target.
-    let _ = fs::remove_file(&tmp);
-    let result = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(data)?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+    open_parent(path)
+        .and_then(|(dir, name)| write_atomic_at(&dir, &name, data))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
 
 /// [`write_atomic`] relative to an open directory: the temporary file is created exclusively
