@@ -50,6 +50,10 @@ pub struct WorkerConfig {
     /// restarted worker's plot carries on); 0 = when this worker started.
     #[serde(default)]
     pub campaign_start_ms: u64,
+    /// Started under libFuzzer's command line (`harness -flag=… DIR`): each finding is also
+    /// printed as libFuzzer reports it, and the first one ends the worker, as in libFuzzer.
+    #[serde(default)]
+    pub libfuzzer: bool,
 }
 
 /// Default for [`WorkerConfig::sync_interval_ms`].
@@ -117,6 +121,10 @@ pub struct MinimizeSpec {
     pub max_ms: u64,
     /// Where the smallest input found is written.
     pub out: PathBuf,
+    /// Cleanse instead (libFuzzer's `-cleanse_crash`): keep the length, only replace the
+    /// bytes the finding does not need.
+    #[serde(default)]
+    pub cleanse: bool,
 }
 
 impl ReplayConfig {
@@ -182,6 +190,7 @@ mod tests {
             sync_interval_ms: 5000,
             variant: 1,
             campaign_start_ms: 1_700_000_000_000,
+            libfuzzer: false,
         }
     }
 
@@ -208,7 +217,7 @@ mod tests {
             json: true,
             coverage: true,
             files_from: Some("/tmp/list".into()),
-            minimize: Some(MinimizeSpec { runs: 10, max_ms: 1000, out: "/tmp/out".into() }),
+            minimize: Some(MinimizeSpec { runs: 10, max_ms: 1000, out: "/tmp/out".into(), cleanse: false }),
             pc_table: Some("/tmp/pcs".into()),
         };
         assert_eq!(ReplayConfig::decode(&c.encode()).unwrap(), c);

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 const USAGE: &str = "\
 This is a protocrash fuzz harness.
   fuzz it:        cargo protocrash run <target>
-  replay inputs:  <harness> FILE...   (or: cargo protocrash repro <target> FILE...)";
+  replay inputs:  <harness> FILE...   (or: cargo protocrash repro <target> FILE...)
+  as libFuzzer:   <harness> [-flag=value ...] [CORPUS_DIR ...]   (see <harness> -help=1)";
 
 /// The harness entry point, called by the `main` that `fuzz_target!` generates.
 pub fn main(init: fn(), target: TargetFn) -> i32 {
@@ -23,6 +24,14 @@ pub fn main(init: fn(), target: TargetFn) -> i32 {
                 EXIT_SETUP_ERROR
             }
         };
+    }
+    // libFuzzer's command line (any -flag, or a corpus directory): what ClusterFuzz,
+    // ClusterFuzzLite and OSS-Fuzz start fuzz targets with. Never under a protocrash replay.
+    if std::env::var_os(REPLAY_ENV).is_none() {
+        let raw: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+        if crate::libfuzzer::flags::is_libfuzzer_command_line(&raw) {
+            return crate::libfuzzer::main(&raw, init, target);
+        }
     }
     let mut args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     if let Some(flag) = args.iter().find(|a| a.to_string_lossy().starts_with('-')) {

@@ -72,16 +72,16 @@ impl FindingStore {
     }
 
     /// Records a hit from what a dead child left, symbolising only signatures not seen
-    /// before. Returns true when the finding is new.
-    pub fn record_raw(&mut self, raw: RawReport, seen: Verdict, input: &[u8]) -> bool {
+    /// before. Returns the report when the finding is new.
+    pub fn record_raw(&mut self, raw: RawReport, seen: Verdict, input: &[u8]) -> Option<Report> {
         if let Some(sig) = self.known_signature(&raw) {
             self.bump(&sig, 1);
-            return false;
+            return None;
         }
         let key = (raw.kind, raw.signal, raw.ips.clone());
         let report = Report::from_raw(raw, seen);
         self.by_frames.insert(key, report.signature.clone());
-        self.record(&report, input)
+        self.record(&report, input).then_some(report)
     }
 
     /// Counts `hits` more hits of a recorded finding (its index is saved at most once a

@@ -298,8 +298,25 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
                     _ => (StatField::Crashes, StatField::UniqueCrashes),
                 };
                 ws.stats.add(all, 1);
-                if ws.findings.record_raw(raw, verdict, &input) {
+                if let Some(report) = ws.findings.record_raw(raw, verdict, &input) {
+                    if cfg.libfuzzer {
+                        // Printed before the count moves: the master that sees the count
+                        // prints the artifact line after this report.
+                        eprint!(
+                            "{}",
+                            crate::libfuzzer::output::render(
+                                &report,
+                                std::process::id(),
+                                cfg.timeout_ms.div_ceil(1000),
+                                cfg.rss_limit_mb
+                            )
+                        );
+                    }
                     ws.stats.add(unique, 1);
+                }
+                if cfg.libfuzzer {
+                    // libFuzzer's rule: the first finding ends the run.
+                    break;
                 }
             }
         }

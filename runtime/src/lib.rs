@@ -32,6 +32,7 @@ own_engine! {
     mod entry;
     mod findings;
     mod forkserver;
+    mod libfuzzer;
     mod log;
     mod fuzzer;
     mod mutate;

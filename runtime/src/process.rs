@@ -155,6 +155,11 @@ pub fn own_rss_bytes() -> Option<u64> {
     statm_rss("/proc/self/statm")
 }
 
+/// The resident size of process `pid`, in bytes.
+pub fn pid_rss_bytes(pid: u32) -> Option<u64> {
+    statm_rss(&format!("/proc/{pid}/statm"))
+}
+
 /// The resident size in a `/proc/<pid>/statm` file, in bytes.
 fn statm_rss(path: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;

@@ -223,7 +223,18 @@ fn coverage_child(
                 let start = Instant::now();
                 crate::alloc::set_input_len(data.len());
                 record.progress.store(2 * i as u64 + 1, Ordering::Relaxed);
+                let before = crate::util::hash64(&data);
                 target(&data);
+                if crate::util::hash64(&data) != before {
+                    // Only unsafe code can do this; the input would no longer be what ran.
+                    // libFuzzer's words, which ClusterFuzz classifies.
+                    crate::log::error(&format!(
+                        "=={}== ERROR: libFuzzer: fuzz target overwrites its const input ({})",
+                        std::process::id(),
+                        path.display()
+                    ));
+                    std::process::abort();
+                }
                 record.progress.store(2 * i as u64 + 2, Ordering::Relaxed);
                 let micros = start.elapsed().as_micros() as u64;
                 let mut features = Vec::new();

@@ -13,6 +13,10 @@ pub struct Frame {
     pub place: Option<String>,
     /// True for the user's code (the harness, the crate under test, its dependencies).
     pub user: bool,
+    /// The return address this frame was resolved from (inlined frames share it).
+    pub addr: usize,
+    /// Column of `place`, when debug info has it (kept apart: signatures use `place`).
+    pub col: Option<u32>,
 }
 
 impl std::fmt::Display for Frame {
@@ -44,8 +48,10 @@ pub fn symbolize_isolated(ips: &[usize]) -> Vec<Frame> {
                 let clean = |s: &str| s.replace(['\t', '\n'], " ");
                 let _ = writeln!(
                     out,
-                    "{}\t{}\t{}",
+                    "{}\t{:x}\t{}\t{}\t{}",
                     u8::from(f.user),
+                    f.addr,
+                    f.col.unwrap_or(0),
                     clean(&f.func),
                     f.place.as_deref().map(clean).unwrap_or_default()
                 );
@@ -60,11 +66,13 @@ pub fn symbolize_isolated(ips: &[usize]) -> Vec<Frame> {
             let _ = child.wait();
             text.lines()
                 .filter_map(|l| {
-                    let mut parts = l.splitn(3, '\t');
+                    let mut parts = l.splitn(5, '\t');
                     let user = parts.next()? == "1";
+                    let addr = usize::from_str_radix(parts.next()?, 16).ok()?;
+                    let col = parts.next()?.parse().ok().filter(|&c| c > 0);
                     let func = parts.next()?.to_string();
                     let place = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
-                    Some(Frame { func, place, user })
+                    Some(Frame { func, place, user, addr, col })
                 })
                 .collect()
         }
@@ -87,10 +95,11 @@ pub fn symbolize(ips: &[usize]) -> Vec<Frame> {
                 _ => None,
             };
             let user = own && is_user(&func, place.as_deref());
-            frames.push(Frame { func, place, user });
+            let col = sym.colno().filter(|_| place.is_some());
+            frames.push(Frame { func, place, user, addr: ip, col });
         });
         if frames.len() == before {
-            frames.push(Frame { func: format!("{ip:#x}"), place: None, user: false });
+            frames.push(Frame { func: format!("{ip:#x}"), place: None, user: false, addr: ip, col: None });
         }
     }
     frames
@@ -206,7 +215,7 @@ mod tests {
     use super::*;
 
     fn frame(func: &str, place: Option<&str>) -> Frame {
-        Frame { func: func.into(), place: place.map(Into::into), user: is_user(func, place) }
+        Frame { func: func.into(), place: place.map(Into::into), user: is_user(func, place), addr: 0, col: None }
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn minimize(files: &[PathBuf], spec: &MinimizeSpec, cfg: &ReplayConfig, init
         deadline: Instant::now() + Duration::from_millis(spec.max_ms.max(1)),
         cache: HashMap::new(),
         other: HashMap::new(),
+        cleanse: spec.cleanse,
     };
     let want = match m.run(&data) {
         Err(e) => {
@@ -112,6 +113,8 @@ struct Minimizer {
     cache: HashMap<(Option<FindingKind>, i32, String, Vec<usize>), Report>,
     /// Other findings met on the way (signature → times): reported, never accepted.
     other: HashMap<String, u64>,
+    /// Only replace bytes (pass 2), never delete.
+    cleanse: bool,
 }
 
 impl Minimizer {
@@ -152,9 +155,9 @@ impl Minimizer {
         let mut cand = Vec::with_capacity(best.len());
         loop {
             let before = best.clone();
-            // 1. Block deletion, big blocks first.
-            let mut chunk = (best.len() / 2).max(1);
-            loop {
+            // 1. Block deletion, big blocks first (not when cleansing: that keeps the length).
+            let mut chunk = if self.cleanse { 0 } else { (best.len() / 2).max(1) };
+            while chunk > 0 {
                 let mut at = 0;
                 while at < best.len() {
                     if !self.has_budget() {
@@ -169,9 +172,6 @@ impl Minimizer {
                     } else {
                         at += chunk;
                     }
-                }
-                if chunk == 1 {
-                    break;
                 }
                 chunk /= 2;
             }

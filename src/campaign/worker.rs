@@ -180,6 +180,7 @@ impl Worker {
             sync_interval_ms: cfg.sync_interval.as_millis() as u64,
             variant: self.index as u32,
             campaign_start_ms,
+            libfuzzer: false,
         };
         let (reader, writer) = std::io::pipe().context("cannot create a pipe for the worker's output")?;
         let child = std::process::Command::new(&cfg.harness)

@@ -41,6 +41,7 @@ fn minimize_crash(args: &MinimizeArgs, target: &str, harness: &Path, crash: &Pat
         runs: args.runs.unwrap_or(10_000),
         max_ms: args.max_total_time.map_or(u64::MAX, |d| d.as_millis() as u64),
         out: std::path::absolute(&out)?,
+        cleanse: false,
     };
     let (r, succeeded) = crate::minimize::shrink_crash(harness, crash, spec, &replay_config(args))?;
     if args.json {

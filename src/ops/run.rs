@@ -187,7 +187,7 @@ fn target_row(cfg: &CampaignConfig, summary: &Summary, ci: bool) -> TargetRow {
 fn minimize_reproducer(cfg: &CampaignConfig, f: &Finding) -> Option<PathBuf> {
     let input = PathBuf::from(&f.artifact);
     let out = input.with_file_name(format!("minimized-{}", input.file_name()?.to_string_lossy()));
-    let spec = protocrash_proto::config::MinimizeSpec { runs: 2000, max_ms: 30_000, out: out.clone() };
+    let spec = protocrash_proto::config::MinimizeSpec { runs: 2000, max_ms: 30_000, out: out.clone(), cleanse: false };
     let limits = protocrash_proto::config::ReplayConfig::new(cfg.timeout.as_millis().max(1) as u64, cfg.rss_limit_mb);
     let (_, succeeded) = crate::minimize::shrink_crash(&cfg.harness, &input, spec, &limits).ok()?;
     (succeeded && out.is_file()).then_some(out)
