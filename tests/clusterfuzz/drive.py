@@ -27,6 +27,8 @@ def setup(workdir):
         'JOB_NAME': 'libfuzzer_none_protocrash',
         'FAIL_RETRIES': '1',
         'USE_MINIJAIL': 'False',
+        # Reproduction runs with -timeout=TEST_TIMEOUT-5 (ClusterFuzz's rule): 2 s here.
+        'TEST_TIMEOUT': '7',
     })
     os.makedirs(os.environ['FUZZ_INPUTS_DISK'], exist_ok=True)
     from clusterfuzz import fuzz
@@ -39,8 +41,8 @@ def parse(output):
     return {'crash_type': info.crash_type, 'crash_state': info.crash_state}
 
 
-def reproduce(engine, target, path):
-    result = engine.reproduce(target, path, [], 60)
+def reproduce(engine, target, path, arguments=()):
+    result = engine.reproduce(target, path, list(arguments), 60)
     out = {'return_code': result.return_code, 'output': result.output}
     out.update(parse(result.output))
     return out
@@ -80,14 +82,14 @@ def main():
     for crash in result.crashes:
         entry = {'input_path': crash.input_path, 'reproduce_args': crash.reproduce_args}
         entry.update(parse(crash.stacktrace))
-        entry['reproduce'] = reproduce(engine, target, crash.input_path)
+        entry['reproduce'] = reproduce(engine, target, crash.input_path, crash.reproduce_args)
         minimized = os.path.join(workdir, 'minimized')
-        m = engine.minimize_testcase(target, [], crash.input_path, minimized, 60)
+        m = engine.minimize_testcase(target, crash.reproduce_args, crash.input_path, minimized, 60)
         entry['minimize'] = {'return_code': m.return_code, 'output': m.output,
                              'size_before': os.path.getsize(crash.input_path),
                              'size_after': os.path.getsize(minimized) if os.path.exists(minimized) else None}
         if os.path.exists(minimized):
-            entry['minimized_reproduce'] = reproduce(engine, target, minimized)
+            entry['minimized_reproduce'] = reproduce(engine, target, minimized, crash.reproduce_args)
         out['crashes'].append(entry)
     print(json.dumps(out))
 
