@@ -143,6 +143,10 @@ pub struct AddArgs {
 pub struct BuildArgs {
     /// Target to build (default: all).
     pub target: Option<String>,
+    /// Also copy each harness into DIR (`$OUT` in an OSS-Fuzz or ClusterFuzzLite build.sh):
+    /// the binaries speak libFuzzer's command line with protocrash's engine behind it.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub project: ProjectArgs,
     #[command(flatten)]

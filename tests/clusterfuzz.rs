@@ -30,17 +30,21 @@ fn drive(args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("drive.py {args:?}: {e}\n{stdout}"))
 }
 
-/// Builds the fixture's targets with `cargo protocrash build` and lays them out as a fleet
-/// build dir ($OUT): binaries with their `.options` files (a fixed seed, a 2 s timeout).
+/// Builds the fixture's targets into a fleet build dir ($OUT) as an OSS-Fuzz build.sh does
+/// (`cargo protocrash build --out-dir $OUT`), with `.options` files (a fixed seed, a 2 s
+/// timeout).
 fn protocrash_build(fx: &Fixture, out: &Path) {
-    let build = fx.run(&["build"]);
+    let build = fx.run(&["build", "--out-dir", out.to_str().unwrap()]);
     assert_eq!(build.code, Some(0), "{}", build.all());
-    std::fs::create_dir_all(out).unwrap();
+    let mut names = Vec::new();
     for line in build.stdout.lines() {
-        let Some((name, path)) = line.split_once(": ") else { continue };
-        std::fs::copy(path, out.join(name)).unwrap();
+        let (name, path) = line.split_once(": ").unwrap_or_else(|| panic!("{}", build.all()));
+        assert_eq!(Path::new(path), out.join(name), "{}", build.all());
         std::fs::write(out.join(format!("{name}.options")), "[libfuzzer]\nseed = 1\ntimeout = 2\n").unwrap();
+        names.push(name.to_string());
     }
+    names.sort();
+    assert_eq!(names, ["alloc", "record", "wait"], "{}", build.all());
 }
 
 fn stat(result: &Value, name: &str) -> i64 {
@@ -142,6 +146,53 @@ fn clusterfuzz_engine_fuzzes_reproduces_minimises_and_merges_a_protocrash_harnes
     assert_eq!(c["return_code"], 77, "{}", c["output"]);
     assert_eq!(c["crash_type"], "Fatal-signal", "{}", c["output"]);
     assert_eq!(c["crash_state"], "NULL", "{}", c["output"]);
+}
+
+/// The binary alone, as a user or a script runs it.
+#[test]
+fn a_harness_takes_libfuzzers_flags_directly() {
+    let fx = Fixture::new("cluster");
+    let out = fx.path().join("out");
+    protocrash_build(&fx, &out);
+    let record = out.join("record");
+    let help = Command::new(&record).arg("-help=1").output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("-merge=1 OUT_DIR IN_DIR"));
+
+    // -fork=2: two protocrash workers; unknown flags are warnings; the artifact goes where
+    // -exact_artifact_path says; new inputs land in the first corpus directory.
+    let corpus = fx.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let artifact = fx.path().join("found/the-crash");
+    let _slot = common::one_campaign_at_a_time();
+    let run = Command::new(&record)
+        .args(["-fork=2", "-seed=3", "-max_total_time=60", "-entropic=1", "-frobnicate=7"])
+        .arg(format!("-exact_artifact_path={}", artifact.display()))
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(77), "{err}");
+    assert!(err.contains("INFO: protocrash: 2 worker(s)"), "{err}");
+    assert!(err.contains("WARNING: protocrash: -frobnicate=7: not a flag protocrash knows; ignored"), "{err}");
+    assert!(err.contains("WARNING: protocrash: -entropic=1"), "{err}");
+    assert!(err.contains(&format!("Test unit written to {}", artifact.display())), "{err}");
+    let data = std::fs::read(&artifact).unwrap();
+    assert!(data.starts_with(b"REC") && usize::from(data[3]) >= data.len() - 4, "{data:?}");
+    for e in std::fs::read_dir(&corpus).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+    }
+    // Files only: run them; a clean one exits 0 with libFuzzer's note.
+    let clean = fx.path().join("clean");
+    std::fs::write(&clean, b"REC\x00z").unwrap();
+    let ok = Command::new(&record).args(["-runs=3"]).arg(&clean).output().unwrap();
+    let err = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{err}");
+    assert!(err.contains("Executed ") && err.contains("NOTE: fuzzing was not performed"), "{err}");
+    let bad = Command::new(&record).arg("-runs=lots").arg(&clean).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("-runs takes a number"));
 }
 
 /// `vendor` + `cargo fuzz build -s none`: the target linked with the real libFuzzer.

@@ -2,7 +2,7 @@
 
 use crate::cli::BuildArgs;
 use crate::project::Project;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::process::ExitCode;
 
 pub fn run(args: BuildArgs) -> Result<ExitCode> {
@@ -21,7 +21,17 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
         }
     };
     for (name, path) in crate::builder::build(&project, &targets, &super::build_options(&args.build))? {
-        println!("{name}: {}", path.display());
+        let shown = match &args.out_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                let to = dir.join(&name);
+                std::fs::copy(&path, &to)
+                    .with_context(|| format!("cannot copy {} to {}", path.display(), to.display()))?;
+                to
+            }
+            None => path,
+        };
+        println!("{name}: {}", shown.display());
     }
     Ok(ExitCode::from(super::EXIT_OK))
 }

@@ -1,7 +1,9 @@
 """Drives one fuzz target through ClusterFuzz's own libFuzzer engine (PyPI `clusterfuzz`,
 the code ClusterFuzzLite runs) and prints what came back as one JSON object.
 
-    python drive.py fuzz TARGET WORKDIR MAX_TIME        fuzz, then reproduce / minimise the crash
+    python drive.py fuzz TARGET WORKDIR MAX_TIME [SEEDS [nofollow]]
+                                                        fuzz (from a copy of SEEDS), then
+                                                        reproduce / minimise the crash
     python drive.py reproduce TARGET INPUT              reproduce one input
     python drive.py merge TARGET WORKDIR CORPUS...      two-step merge of CORPUS dirs
 
@@ -69,6 +71,10 @@ def main():
     repro = os.path.join(workdir, 'reproducers')
     for d in (corpus, repro):
         os.makedirs(d, exist_ok=True)
+    if len(sys.argv) > 5 and sys.argv[5]:
+        for name in os.listdir(sys.argv[5]):
+            shutil.copy(os.path.join(sys.argv[5], name), corpus)
+    follow = len(sys.argv) <= 6 or sys.argv[6] != 'nofollow'
     options = engine.prepare(corpus, target, os.path.dirname(target))
     result = engine.fuzz(target, options, repro, max_time)
     out = {
@@ -78,8 +84,9 @@ def main():
         'corpus_files': len(os.listdir(corpus)),
         'logs': result.logs,
         'crashes': [],
+        'crash_count': len(result.crashes),
     }
-    for crash in result.crashes:
+    for crash in result.crashes if follow else []:
         entry = {'input_path': crash.input_path, 'reproduce_args': crash.reproduce_args}
         entry.update(parse(crash.stacktrace))
         entry['reproduce'] = reproduce(engine, target, crash.input_path, crash.reproduce_args)

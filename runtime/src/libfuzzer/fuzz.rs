@@ -149,6 +149,7 @@ pub fn fuzz(flags: &Flags, map_len: usize) -> i32 {
         _ => flags.rss_limit_mb,
     };
     let per_worker = flags.runs.map(|r| r.div_ceil(flags.workers as u64));
+    eprintln!("INFO: protocrash: {} worker(s), sync dir {}", flags.workers, scratch.0.display());
     let mut workers = Vec::new();
     for i in 0..flags.workers {
         let dir = sync.worker("libfuzzer", i);
