@@ -96,6 +96,12 @@ fn clusterfuzz_engine_fuzzes_reproduces_minimises_and_merges_a_protocrash_harnes
     assert_eq!(again["crash_type"], "ASSERT", "{again}");
     assert_eq!(frames(again["crash_state"].as_str().unwrap()), frames(state));
 
+    // Cleanse: the same length, still the same crash.
+    let cleanse = &crash["cleanse"];
+    assert_eq!(cleanse["return_code"], 0, "{}", cleanse["output"]);
+    assert_eq!(cleanse["size_after"], min["size_before"], "{cleanse}");
+    assert_eq!(frames(crash["cleansed_reproduce"]["crash_state"].as_str().unwrap()), frames(state));
+
     // Hangs come back as timeouts, allocations over the limit as out-of-memory.
     for (target, kind, code) in [("wait", "Timeout", 70), ("alloc", "Out-of-memory", 71)] {
         let r = drive(&["fuzz", out.join(target).to_str().unwrap(), work.join(target).to_str().unwrap(), "30"]);
@@ -183,6 +189,25 @@ fn a_harness_takes_libfuzzers_flags_directly() {
         let name = e.file_name().to_string_lossy().into_owned();
         assert!(name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
     }
+    // A dictionary is read (and a broken one named the way ClusterFuzz looks for).
+    let dict = fx.path().join("tokens.dict");
+    std::fs::write(&dict, "magic=\"REC\"\n").unwrap();
+    let with_dict = Command::new(&record)
+        .args(["-seed=1", "-max_total_time=60"])
+        .arg(format!("-dict={}", dict.display()))
+        .arg(format!("-artifact_prefix={}/", fx.path().display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&with_dict.stderr);
+    assert_eq!(with_dict.status.code(), Some(77), "{err}");
+    assert!(err.contains("Dictionary: 1 entries"), "{err}");
+    std::fs::write(&dict, "magic=\"REC\"\nbroken\n").unwrap();
+    let broken = Command::new(&record).arg(format!("-dict={}", dict.display())).arg(&corpus).output().unwrap();
+    let err = String::from_utf8_lossy(&broken.stderr);
+    assert_eq!(broken.status.code(), Some(1), "{err}");
+    assert!(err.contains("ParseDictionaryFile: error in line 2"), "{err}");
+    drop(_slot);
+
     // Files only: run them; a clean one exits 0 with libFuzzer's note.
     let clean = fx.path().join("clean");
     std::fs::write(&clean, b"REC\x00z").unwrap();

@@ -97,6 +97,12 @@ def main():
                              'size_after': os.path.getsize(minimized) if os.path.exists(minimized) else None}
         if os.path.exists(minimized):
             entry['minimized_reproduce'] = reproduce(engine, target, minimized, crash.reproduce_args)
+        cleansed = os.path.join(workdir, 'cleansed')
+        c = engine.cleanse(target, crash.reproduce_args, crash.input_path, cleansed, 60)
+        entry['cleanse'] = {'return_code': c.return_code, 'output': c.output,
+                            'size_after': os.path.getsize(cleansed) if os.path.exists(cleansed) else None}
+        if os.path.exists(cleansed):
+            entry['cleansed_reproduce'] = reproduce(engine, target, cleansed, crash.reproduce_args)
         out['crashes'].append(entry)
     print(json.dumps(out))
 

@@ -190,7 +190,8 @@ pub fn fuzz(flags: &Flags, map_len: usize) -> i32 {
     let deadline = (flags.max_total_time > 0).then(|| start + Duration::from_secs(flags.max_total_time));
     let mut last_copy = Instant::now();
     let outcome = loop {
-        std::thread::sleep(Duration::from_millis(20));
+        // The master's own cadence: status lines and finding checks 20 times a second.
+        std::thread::sleep(Duration::from_millis(50));
         let figures = run.figures(&mut workers);
         if !run.inited && workers.iter().all(|w| w.state() != WorkerState::Starting) {
             run.inited = true;
@@ -326,7 +327,10 @@ impl Run {
                     protocrash_proto::coverage::union_into(&mut union, &bytes[COVERAGE_HEADER..]);
                 }
             }
-            f.rss_mb += crate::process::pid_rss_bytes(pid).unwrap_or(0) >> 20;
+            // The fork server and its fuzzing child (where the target's memory is).
+            let child = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            let pids = std::iter::once(pid).chain(child.split_whitespace().filter_map(|p| p.parse().ok()));
+            f.rss_mb += pids.map(|p| crate::process::pid_rss_bytes(p).unwrap_or(0)).sum::<u64>() >> 20;
         }
         f.edges = union.iter().filter(|&&b| b != 0).count() as u64;
         f.features = union.iter().map(|b| u64::from(b.count_ones())).sum();
