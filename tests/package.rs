@@ -21,8 +21,29 @@ fn cargo(args: &[&str], dir: &Path) -> common::Out {
     common::Out::from(out)
 }
 
+/// `cargo package --workspace` verifies against a temporary registry at a fixed path, and
+/// cargo keeps what it unpacks from there under `$CARGO_HOME/registry/src/-<hash>/`, by name
+/// and version only: a later run with changed sources would build that stale copy. Those
+/// unpacked copies of this workspace's crates are removed first (nothing else is touched).
+fn forget_unpacked_packages() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry/src")) else { return };
+    let Ok(registries) = std::fs::read_dir(src) else { return };
+    for registry in registries.flatten().filter(|r| r.file_name().to_string_lossy().starts_with('-')) {
+        for krate in std::fs::read_dir(registry.path()).into_iter().flatten().flatten() {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            if ["protocrash-", "cargo-protocrash-"].iter().any(|p| name.starts_with(p)) {
+                std::fs::remove_dir_all(krate.path()).unwrap();
+            }
+        }
+    }
+}
+
 #[test]
 fn packaged_crates_verify_install_and_fuzz_the_example() {
+    forget_unpacked_packages();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("package");
     let _ = std::fs::remove_dir_all(&scratch);
