@@ -926,9 +926,11 @@ impl<'a> Fuzzer<'a> {
             self.shared.region.record().set_origin(0, 0);
             let (verdict, novel) = self.execute(&data);
             if novel && verdict == Corpus::Keep {
-                // Not exported again: it is in its finder's queue already. A restarted
-                // child re-importing what its predecessor imported is not a new import.
-                self.keep(&data, false, 0.0);
+                // A node's leader passes on what it keeps (its node's workers and the other
+                // nodes read only it); other workers do not export it again: it is in its
+                // finder's queue already. A restarted child re-importing what its
+                // predecessor imported is not a new import.
+                self.keep(&data, self.peers.is_leader(), 0.0);
                 if !at_start || self.verbose {
                     self.shared.stats.add(StatField::Imports, 1);
                 }

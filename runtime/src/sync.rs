@@ -11,6 +11,12 @@
 //! every peer's queue is listed every `FULL_LISTING_EVERY` scans as a safety net for names
 //! an index missed.
 //!
+//! Who reads whom keeps the campaign's sync work O(N) in its N workers: on a node, worker 0
+//! is the leader; the other workers read only their leader's queue, the leader reads its
+//! node's workers and the other nodes' leaders, and re-exports what it imports and keeps (so
+//! a find reaches its node's workers and the other nodes in two intervals). A directory whose
+//! name is not `<node>-<i>` (hand-made, or written by another tool) is read by everyone.
+//!
 //! The sync dir is shared with other processes and maybe other machines, so nothing in it is
 //! trusted: names that do not parse, empty files, files over `--max-len`, directories and
 //! symlinks are skipped (with one warning each) and never followed; a peer directory that
@@ -36,6 +42,20 @@ pub struct Scan {
     pub entries: Vec<(PathBuf, Vec<u8>)>,
     /// One message per skipped file (first time it is seen only).
     pub skipped: Vec<String>,
+}
+
+/// Whether worker `own` reads worker `peer`'s queue (see the module comment).
+fn reads(own: &str, peer: &str) -> bool {
+    use protocrash_proto::naming::parse_worker_dir_name;
+    let (Some((node, i)), Some((peer_node, j))) = (parse_worker_dir_name(own), parse_worker_dir_name(peer)) else {
+        return true;
+    };
+    match (node == peer_node, i == 0) {
+        (true, true) => true,
+        (true, false) => j == 0,
+        (false, true) => j == 0,
+        (false, false) => false,
+    }
 }
 
 /// Where a peer's index was read to.
@@ -85,6 +105,11 @@ impl Peers {
         }
     }
 
+    /// Whether this worker leads its node: it re-exports what it imports and keeps.
+    pub fn is_leader(&self) -> bool {
+        protocrash_proto::naming::parse_worker_dir_name(&self.own.to_string_lossy()).is_none_or(|(_, i)| i == 0)
+    }
+
     /// Notes that this child already holds an input with content id `content`.
     pub fn hold(&mut self, content: String) {
         if self.contents.insert(content.clone()) {
@@ -120,6 +145,7 @@ impl Peers {
         let mut peers: Vec<(OsString, WorkerDir)> = dirs
             .flatten()
             .filter(|e| e.file_name() != self.own)
+            .filter(|e| reads(&self.own.to_string_lossy(), &e.file_name().to_string_lossy()))
             // file_type() does not follow symlinks: a symlinked peer is not entered.
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| (e.file_name(), WorkerDir::at(e.path())))
@@ -330,7 +356,7 @@ mod tests {
     fn sync_dir() -> (tempdir::Dir, PathBuf, PathBuf) {
         let d = tempdir::Dir::new();
         let own = d.path().join("me-0");
-        let peer = d.path().join("other-1");
+        let peer = d.path().join("me-1");
         std::fs::create_dir_all(WorkerDir::at(&own).queue()).unwrap();
         std::fs::create_dir_all(WorkerDir::at(&peer).queue()).unwrap();
         (d, own, peer)
@@ -388,6 +414,30 @@ mod tests {
         let mut restarted = Outbox::new(&WorkerDir::at(&own));
         restarted.note(0xabc);
         assert!(!restarted.export(b"again", 0xabc).unwrap(), "a restarted child knows what was exported");
+    }
+
+    #[test]
+    fn workers_read_their_leader_and_leaders_read_their_node_and_other_leaders() {
+        assert!(reads("a-0", "a-1") && reads("a-0", "a-7") && reads("a-0", "b-0"));
+        assert!(!reads("a-0", "b-1"), "a leader reads only the other nodes' leaders");
+        assert!(reads("a-3", "a-0"));
+        assert!(!reads("a-3", "a-4") && !reads("a-3", "b-0") && !reads("a-3", "b-1"));
+        assert!(reads("a-3", "hand-made") && reads("a-3", "x"), "unknown layouts are read by all");
+        assert!(reads("odd", "a-1"));
+        let d = tempdir::Dir::new();
+        for (name, data) in [("a-0", b"lead"), ("a-1", b"one!"), ("a-2", b"two!"), ("b-0", b"bbb0"), ("b-1", b"bbb1")] {
+            std::fs::create_dir_all(WorkerDir::at(d.path().join(name)).queue()).unwrap();
+            put(&d.path().join(name), data, 1);
+        }
+        let got = |own: &str| {
+            let mut p = Peers::new(d.path(), &d.path().join(own), 100);
+            let mut v: Vec<Vec<u8>> = p.scan().entries.into_iter().map(|(_, data)| data).collect();
+            v.sort();
+            (v, p.is_leader())
+        };
+        assert_eq!(got("a-0"), (vec![b"bbb0".to_vec(), b"one!".to_vec(), b"two!".to_vec()], true));
+        assert_eq!(got("a-2"), (vec![b"lead".to_vec()], false));
+        assert_eq!(got("b-1"), (vec![b"bbb0".to_vec()], false));
     }
 
     #[test]
