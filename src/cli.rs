@@ -49,6 +49,33 @@ pub enum Command {
     /// Copy the runtime into fuzz/ and patch it in, so `cargo fuzz build` (OSS-Fuzz,
     /// ClusterFuzzLite) builds protocrash targets without cargo-protocrash installed.
     Vendor(VendorArgs),
+    /// Print shell completions for `cargo-protocrash` (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Write the man pages (cargo-protocrash.1 and one per subcommand), or print the main one.
+    Man(ManArgs),
+}
+
+/// `completions`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `man`.
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write every page into DIR (e.g. ~/.local/share/man/man1) instead of printing the main one.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// The command line as a standalone `cargo-protocrash` command (for completions and man pages).
+pub fn standalone_command() -> clap::Command {
+    use clap::Args as _;
+    Cli::augment_args(clap::Command::new("cargo-protocrash").version(env!("CARGO_PKG_VERSION")))
+        .about("Coverage-guided fuzzing for Rust on stable: fork-server workers, in-process speed")
 }
 
 /// `vendor`.

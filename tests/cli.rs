@@ -82,3 +82,37 @@ fn target_without_the_runtime_is_refused_with_advice() {
     assert!(out.stderr.contains("uses neither the protocrash runtime nor libfuzzer-sys"), "{}", out.all());
     assert!(out.stderr.contains(r#"protocrash = "0.1""#), "{}", out.all());
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture { dir };
+    let bash = fx.run(&["completions", "bash"]);
+    assert_eq!(bash.code, Some(0), "{}", bash.all());
+    assert!(
+        bash.stdout.contains("complete -F _cargo__protocrash -o bashdefault -o default cargo-protocrash"),
+        "{}",
+        bash.stdout
+    );
+    for word in ["minimize", "--max-total-time", "--sync-interval", "--out-dir"] {
+        assert!(bash.stdout.contains(word), "{word} missing from the bash completions");
+    }
+    let zsh = fx.run(&["completions", "zsh"]);
+    assert!(zsh.code == Some(0) && zsh.stdout.starts_with("#compdef cargo-protocrash"), "{}", zsh.all());
+    let fish = fx.run(&["completions", "fish"]);
+    assert!(fish.code == Some(0) && fish.stdout.contains("complete -c cargo-protocrash"), "{}", fish.all());
+    let bad = fx.run(&["completions", "tcsh"]);
+    assert_eq!(bad.code, Some(2), "{}", bad.all());
+
+    let man = fx.run(&["man"]);
+    assert_eq!(man.code, Some(0), "{}", man.all());
+    assert!(man.stdout.starts_with(".ie \\n(.g .ds Aq"), "{}", man.stdout);
+    assert!(man.stdout.contains(".TH cargo-protocrash 1"), "{}", man.stdout);
+    let out = fx.path().join("man1");
+    let pages = fx.run(&["man", "--out-dir", out.to_str().unwrap()]);
+    assert_eq!(pages.code, Some(0), "{}", pages.all());
+    let run_page = std::fs::read_to_string(out.join("cargo-protocrash-run.1")).unwrap();
+    assert!(run_page.contains("max\\-total\\-time"), "{run_page}");
+    assert!(out.join("cargo-protocrash.1").is_file() && out.join("cargo-protocrash-minimize.1").is_file());
+    assert_eq!(pages.stdout.lines().count(), std::fs::read_dir(&out).unwrap().count());
+}

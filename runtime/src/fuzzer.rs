@@ -158,6 +158,12 @@ pub struct Fuzzer<'a> {
     /// The other workers' queues.
     peers: Peers,
     last_sync_ms: u64,
+    /// Measuring switch `PROTOCRASH_IMPORT_LOG=1`: every import is also appended to
+    /// `<worker>/imports.log` (`unix-ms peer content-id kept`), which fixtures/bench/nodes.sh
+    /// reads to time how finds travel between nodes.
+    import_log: Option<PathBuf>,
+    /// Milliseconds to the next import (see `next_sync_wait`).
+    sync_wait_ms: u64,
     upkeep: Upkeep,
     /// Catch known panics and go on (see `recovered`).
     recover: bool,
@@ -329,6 +335,8 @@ impl<'a> Fuzzer<'a> {
             strategy: Strategy::for_variant(cfg.variant),
             peers: replica.peers,
             last_sync_ms: 0,
+            import_log: std::env::var_os("PROTOCRASH_IMPORT_LOG").map(|_| cfg.worker_dir.join("imports.log")),
+            sync_wait_ms: cfg.sync_interval_ms,
             upkeep: Upkeep::new(),
             recover: signals::CAN_RECOVER && shared.warm.recover(),
             typical_cost: shared.warm.typical_cost(),
@@ -817,9 +825,9 @@ impl<'a> Fuzzer<'a> {
             self.queue.set_typical_cost(self.typical_cost, false);
             self.queue.refresh();
         }
-        let interval = self.cfg.sync_interval_ms;
-        if interval > 0 && now.saturating_sub(self.last_sync_ms) >= interval {
-            self.import(false);
+        if self.cfg.sync_interval_ms > 0 && now.saturating_sub(self.last_sync_ms) >= self.sync_wait_ms {
+            let (seen, kept) = self.import(false);
+            self.sync_wait_ms = next_sync_wait(self.sync_wait_ms, self.cfg.sync_interval_ms, seen, kept);
         }
         // Often enough that a child killed by a finding loses little of what it learned.
         if chores {
@@ -906,7 +914,8 @@ impl<'a> Fuzzer<'a> {
     /// Imports the other workers' new queue entries: each is executed once and kept if it
     /// adds coverage here. Junk in the sync dir is reported once (by the first child at
     /// start-up, or by whichever child meets it later) and skipped.
-    fn import(&mut self, at_start: bool) {
+    /// Imports what the peers wrote since the last scan; returns (entries read, entries kept).
+    fn import(&mut self, at_start: bool) -> (usize, usize) {
         self.last_sync_ms = now_ms();
         let scan = self.peers.scan();
         // Logged before any of it runs: an entry that kills this child is not re-run by the next.
@@ -916,10 +925,19 @@ impl<'a> Fuzzer<'a> {
                 crate::log::warn(&format!("skipping {why}"));
             }
         }
-        for (_, data) in scan.entries {
+        let (seen, mut kept) = (scan.entries.len(), 0);
+        let mut log = String::new();
+        for (path, data) in scan.entries {
             if self.execs >= self.budget_end {
                 break;
             }
+            if self.import_log.is_some() {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let peer = path.parent().and_then(Path::parent).and_then(Path::file_name).unwrap_or_default();
+                let content = parse_queue_name(&name).map_or(String::new(), |q| q.content.to_string());
+                log += &format!("{} {} {content} ", now_ms(), peer.to_string_lossy());
+            }
+            let before = kept;
             if self.shared.penalties.is_known_bad(&data) {
                 continue;
             }
@@ -931,14 +949,43 @@ impl<'a> Fuzzer<'a> {
                 // finder's queue already. A restarted child re-importing what its
                 // predecessor imported is not a new import.
                 self.keep(&data, self.peers.is_leader(), 0.0);
+                kept += 1;
                 if !at_start || self.verbose {
                     self.shared.stats.add(StatField::Imports, 1);
                 }
             } else {
                 cmp::discard();
             }
+            if self.import_log.is_some() {
+                log += if kept > before { "1\n" } else { "0\n" };
+            }
         }
+        if let (Some(path), false) = (&self.import_log, log.is_empty()) {
+            use std::io::Write;
+            let written = protocrash_proto::files::open_regular(path, protocrash_proto::files::Access::Append)
+                .and_then(|mut f| f.write_all(log.as_bytes()));
+            if let Err(e) = written {
+                crate::statsfile::write_failed(&format!("could not append to {}: {e}", path.display()));
+            }
+        }
+        (seen, kept)
     }
+}
+
+/// The wait before the next import, adapted to what the last one brought: halved (down to a
+/// quarter of `--sync-interval`) when an import added coverage, since peers are finding what
+/// this worker lacks; doubled (up to 8× `--sync-interval`) when the peers wrote nothing new; unchanged when they wrote entries that added nothing here (those are
+/// known by content id from then on, so they cost nothing again).
+fn next_sync_wait(wait: u64, base: u64, seen: usize, kept: usize) -> u64 {
+    let (floor, ceiling) = ((base / 4).max(1), base.saturating_mul(8));
+    if kept > 0 {
+        (wait / 2).max(floor)
+    } else if seen == 0 {
+        wait.saturating_mul(2).min(ceiling)
+    } else {
+        wait
+    }
+    .clamp(floor, ceiling)
 }
 
 /// The length limit's floor after `execs` executions of this worker: MIN_LEN_LIMIT doubled
@@ -979,4 +1026,21 @@ fn read_capped(path: &Path, max_len: usize, verbose: bool) -> Option<Vec<u8>> {
         data.truncate(max_len);
     }
     Some(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_sync_wait;
+
+    #[test]
+    fn sync_waits_shorter_while_imports_help_and_longer_while_nothing_comes() {
+        let base = 5000;
+        assert_eq!(next_sync_wait(base, base, 10, 3), 2500);
+        assert_eq!(next_sync_wait(2500, base, 1, 1), 1250);
+        assert_eq!(next_sync_wait(1250, base, 1, 1), 1250, "at most 4x as often");
+        assert_eq!(next_sync_wait(base, base, 0, 0), 10_000);
+        assert_eq!(next_sync_wait(40_000, base, 0, 0), 40_000, "at most 8x as rarely");
+        assert_eq!(next_sync_wait(10_000, base, 7, 0), 10_000, "entries that add nothing change nothing");
+        assert_eq!(next_sync_wait(u64::MAX, u64::MAX, 0, 0), u64::MAX);
+    }
 }

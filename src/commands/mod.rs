@@ -5,6 +5,7 @@ pub mod add;
 pub mod build;
 pub mod coverage;
 pub mod crashes;
+pub mod docs;
 pub mod init;
 pub mod list;
 pub mod minimize;
@@ -38,6 +39,8 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plot(a) => plot::run(a),
         Command::Coverage(a) => coverage::run(a),
         Command::Vendor(a) => vendor::run(a),
+        Command::Completions(a) => docs::completions(a),
+        Command::Man(a) => docs::man(a),
     }
 }
 
