@@ -1,13 +1,16 @@
 //! Source coverage from a corpus replay, on stable Rust and without llvm-tools: the harness
 //! hands over its SanitizerCoverage PC table (one block address per counter), the replay
 //! tells which counters each input hit, and the executable's DWARF line tables (read with
-//! `addr2line`) turn block addresses into source lines. A line is *instrumented* when some
-//! block starts on it, *covered* when one of those blocks ran; its count is the number of
-//! corpus inputs that ran it (inline counters saturate, so execution counts would lie).
+//! `addr2line`) turn block addresses into source lines. Each counter stands for the machine
+//! code from its block's start to the next counter's block (blocks the instrumentation pruned
+//! ride with the one before them): every line that code comes from — through inlined frames,
+//! the innermost line in the user's files — is *instrumented*, and *covered* when the counter
+//! ran; its count is the number of corpus inputs that ran it (inline counters saturate, so
+//! execution counts would lie). A line is "not instrumented" only when no machine code of it
+//! is left in the build.
 //!
-//! Line-level precision is that of the optimised build's line table: a block is attributed
-//! to the line of its first instruction after the counter increment, so a line whose code was
-//! merged into a neighbour's block shows as not instrumented rather than as missed.
+//! Line-level precision is that of the optimised build's line table: code the optimiser moved
+//! (hoisted out of a loop, merged into a neighbour) counts where it landed.
 
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +20,9 @@ use std::path::{Path, PathBuf};
 /// How far past a block's start to look for its first line (the counter increment before it
 /// is 7 bytes on x86-64).
 const BLOCK_LOOKAHEAD: u64 = 32;
+/// The longest stretch of code one counter is taken to stand for (its block up to the next
+/// counter's): past the last counter of the user's code lies code that is not theirs.
+const BLOCK_SPAN_MAX: u64 = 4096;
 
 /// Per file, per instrumented line: how many inputs ran it (0 = none); and per file, per
 /// function (by name): its line and how many inputs entered it.
@@ -33,6 +39,8 @@ pub struct Block {
     pub line: u32,
     /// The function's name, for the block that enters it.
     pub function: Option<String>,
+    /// The other lines the counter's code comes from (its span up to the next counter).
+    pub also: Vec<(PathBuf, u32)>,
 }
 
 /// Where each counter's block is: `None` for blocks without a usable line (or only in files
@@ -55,6 +63,29 @@ pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) 
             })
             .clone()
     };
+    // Where each counter's code ends: the next counter's block.
+    let mut starts: Vec<u64> = pcs.iter().map(|&(pc, _)| pc).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let span_end = |pc: u64| {
+        let next = starts.partition_point(|&s| s <= pc);
+        starts.get(next).copied().unwrap_or(u64::MAX).min(pc + BLOCK_SPAN_MAX)
+    };
+    // The innermost kept line of the code at `addr` (None for line-0 rows and foreign code).
+    let mut user_line = |addr: u64| -> Option<(PathBuf, u32)> {
+        let mut frames = loader.find_frames(addr).ok()?;
+        while let Ok(Some(frame)) = frames.next() {
+            let Some(loc) = frame.location else { continue };
+            let (Some(file), Some(line)) = (loc.file, loc.line) else { continue };
+            if line == 0 {
+                return None;
+            }
+            if let Some(path) = keep_file(file) {
+                return Some((path, line));
+            }
+        }
+        None
+    };
     let mut out = Vec::with_capacity(pcs.len());
     for &(pc, flags) in pcs {
         let mut addrs: Vec<u64> = match loader.find_location_range(pc, pc + BLOCK_LOOKAHEAD) {
@@ -64,27 +95,31 @@ pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) 
         addrs.push(pc);
         addrs.sort_unstable();
         addrs.dedup();
-        let mut place = None;
-        'addrs: for addr in addrs {
-            let Ok(mut frames) = loader.find_frames(addr) else { continue };
-            while let Ok(Some(frame)) = frames.next() {
-                let Some(loc) = frame.location else { continue };
-                let (Some(file), Some(line)) = (loc.file, loc.line) else { continue };
-                if line == 0 {
-                    // A line-0 row: look at the next address rather than the caller.
-                    continue 'addrs;
-                }
-                if let Some(path) = keep_file(file) {
-                    place = Some((path, line));
-                    break 'addrs;
-                }
-            }
-        }
+        // A line-0 row (the counter increment): the next address says where the block is.
+        let place = addrs.into_iter().find_map(&mut user_line);
         let function = match (&place, flags & PC_FLAG_FUNCTION_ENTRY) {
             (Some(_), 1) => function_at(&loader, pc),
             _ => None,
         };
-        out.push(place.map(|(file, line)| Block { file, line, function }));
+        let mut also: Vec<(PathBuf, u32)> = match loader.find_location_range(pc, span_end(pc)) {
+            Ok(rows) => rows.map(|(addr, _, _)| addr.max(pc)).collect::<Vec<u64>>(),
+            Err(_) => Vec::new(),
+        }
+        .into_iter()
+        .filter_map(&mut user_line)
+        .filter(|l| place.as_ref() != Some(l))
+        .collect();
+        also.sort();
+        also.dedup();
+        out.push(match place {
+            Some((file, line)) => Some(Block { file, line, function, also }),
+            // No line at the block's start, but its code has some: the first stands for it.
+            None if !also.is_empty() => {
+                let (file, line) = also.remove(0);
+                Some(Block { file, line, function: None, also })
+            }
+            None => None,
+        });
     }
     Ok(out)
 }
@@ -124,13 +159,30 @@ pub fn parse_pc_table(bytes: &[u8]) -> Result<Vec<(u64, u64)>> {
 }
 
 /// Line and function coverage of inputs given as their hit counters (`edges` per input).
+///
+/// A line where some block starts is judged by those blocks alone: code the optimiser shared
+/// with another block (a bounds check two branches both do) must not mark a branch that
+/// never ran as run. The other lines of a block's span count with the block.
 pub fn line_coverage<'a>(locations: &[Option<Block>], inputs: impl Iterator<Item = &'a [u32]>) -> LineCoverage {
     let mut cov = LineCoverage::default();
+    let own: std::collections::HashSet<(&Path, u32)> =
+        locations.iter().flatten().map(|b| (b.file.as_path(), b.line)).collect();
+    let spans: Vec<Vec<(&Path, u32)>> = locations
+        .iter()
+        .map(|b| match b {
+            None => Vec::new(),
+            Some(b) => std::iter::once((b.file.as_path(), b.line))
+                .chain(b.also.iter().map(|(f, l)| (f.as_path(), *l)).filter(|l| !own.contains(l)))
+                .collect(),
+        })
+        .collect();
     for b in locations.iter().flatten() {
-        cov.files.entry(b.file.clone()).or_default().entry(b.line).or_insert(0);
         if let Some(name) = &b.function {
             cov.functions.entry(b.file.clone()).or_default().entry(name.clone()).or_insert((b.line, 0));
         }
+    }
+    for &(file, line) in spans.iter().flatten() {
+        cov.files.entry(file.to_path_buf()).or_default().entry(line).or_insert(0);
     }
     // Each line (and function) counts once per input, however many of its blocks (or
     // monomorphised copies) ran.
@@ -139,8 +191,10 @@ pub fn line_coverage<'a>(locations: &[Option<Block>], inputs: impl Iterator<Item
     for (i, edges) in inputs.enumerate() {
         for &e in edges {
             let Some(Some(b)) = locations.get(e as usize) else { continue };
-            if seen_line.insert((b.file.as_path(), b.line), i) != Some(i) {
-                *cov.files.get_mut(&b.file).and_then(|m| m.get_mut(&b.line)).expect("registered above") += 1;
+            for &(file, line) in &spans[e as usize] {
+                if seen_line.insert((file, line), i) != Some(i) {
+                    *cov.files.get_mut(file).and_then(|m| m.get_mut(&line)).expect("registered above") += 1;
+                }
             }
             if let Some(name) = &b.function {
                 if seen_fn.insert((b.file.as_path(), name.as_str()), i) != Some(i) {
@@ -236,6 +290,10 @@ pub fn write_html(cov: &LineCoverage, info: &ReportInfo<'_>, dir: &Path) -> Resu
     };
     let index = format!(
         "{head}<h1>Coverage of <code>{target}</code></h1>\n<p>{inputs} corpus input(s) replayed.</p>\n{findings}\
+         <p class=\"note\">How lines are counted: a line is instrumented when machine code of it is in an \
+         instrumented block (a block runs up to the next counter; inlined code counts at its call site in your \
+         files), covered when that block ran; a line where a block starts counts by that block alone. Lines \
+         with no machine code left in the build are not counted.</p>\n\
          <table>\n<tr><th>File</th><th>Lines hit</th><th>Instrumented</th><th>Line coverage</th><th>Functions</th></tr>\n\
          <tr class=\"total\"><td>Total ({files} files)</td>{total}<td class=\"num\">{all_fn_hit}/{all_fn_found}</td></tr>\n\
          {rows}</table>\n{foot}",
@@ -372,7 +430,7 @@ mod tests {
     use super::*;
 
     fn block(file: &str, line: u32, function: Option<&str>) -> Option<Block> {
-        Some(Block { file: file.into(), line, function: function.map(str::to_string) })
+        Some(Block { file: file.into(), line, function: function.map(str::to_string), also: Vec::new() })
     }
 
     fn locs() -> Vec<Option<Block>> {
@@ -383,6 +441,25 @@ mod tests {
             None,
             block("/c/src/b.rs", 1, Some("b::g")),
         ]
+    }
+
+    #[test]
+    fn a_blocks_span_marks_its_other_lines_but_never_another_blocks_own_line() {
+        let f = PathBuf::from("/c/src/a.rs");
+        let span = |line, also: &[u32]| {
+            Some(Block { file: f.clone(), line, function: None, also: also.iter().map(|&l| (f.clone(), l)).collect() })
+        };
+        // Block 0 starts on line 3 and its code also comes from lines 4 and 5; block 1 starts
+        // on line 5 (code both share, as two branches sharing a bounds check).
+        let locations = vec![span(3, &[4, 5]), span(5, &[6])];
+        let cov = line_coverage(&locations, [&[0u32][..]].into_iter());
+        let lines = &cov.files[&f];
+        assert_eq!(lines.get(&3), Some(&1));
+        assert_eq!(lines.get(&4), Some(&1), "a line of the span counts with the block");
+        assert_eq!(lines.get(&5), Some(&0), "line 5 is block 1's own: judged by block 1 alone");
+        assert_eq!(lines.get(&6), Some(&0));
+        let both = line_coverage(&locations, [&[0u32, 1][..]].into_iter());
+        assert_eq!(both.files[&f].values().copied().collect::<Vec<_>>(), vec![1, 1, 1, 1]);
     }
 
     #[test]

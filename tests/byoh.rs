@@ -214,6 +214,18 @@ fn coverage_writes_lcov_and_html() {
     assert_eq!(count(reached), Some(1), "line {reached} is run by one seed:\n{record}");
     assert_eq!(count(unreachable), Some(0), "line {unreachable} is instrumented and never run:\n{record}");
     assert_eq!(count(line_of(&lib, "//! A fixture")), None, "a comment is not instrumented");
+    // Every line of the parser that has machine code is marked, not only the lines where a
+    // block starts: the loads of `let version`/`let len` ride in the entry's block.
+    for (code, runs) in [
+        ("pub fn parse_header", Some(2)),
+        ("let version = data[2];", Some(1)),
+        ("let len = data[3] as usize;", Some(1)),
+        ("if version == 7 {", Some(1)),
+        ("return Some(&data[4..4 + len]);", Some(0)),
+        ("data.get(4..4 + len)", Some(1)),
+    ] {
+        assert_eq!(count(line_of(&lib, code)), runs, "`{code}`:\n{record}");
+    }
 
     // lcov reads the tracefile and agrees on the totals we print.
     let found: usize = lcov.lines().filter_map(|l| l.strip_prefix("LF:")).map(|n| n.parse::<usize>().unwrap()).sum();
