@@ -353,6 +353,9 @@ pub struct PlotArgs {
     /// Where to write the SVG (default: <sync dir>/plot.svg).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Draw exec/s on a log scale (crash storms and restarts span orders of magnitude).
+    #[arg(long)]
+    pub log_scale: bool,
 }
 
 /// `repro`.

@@ -16,12 +16,33 @@ pub struct Sample {
     pub edges: f64,
 }
 
+/// One worker's history: its samples and the times it started again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    /// The worker's directory name.
+    pub name: String,
+    pub samples: Vec<Sample>,
+    /// Seconds since the campaign started at which the worker started again.
+    pub restarts: Vec<f64>,
+}
+
 /// Parses a `plot_data` file; comment and malformed lines are skipped. When the file holds
 /// several campaigns (time goes back to 0 on a resumed run), only the last one is kept.
 pub fn parse_plot_data(text: &str) -> Vec<Sample> {
+    parse_series("", text).samples
+}
+
+/// Parses one worker's `plot_data`, with the restarts it marked.
+pub fn parse_series(name: &str, text: &str) -> Series {
     let mut header: Vec<String> = Vec::new();
-    let mut out: Vec<Sample> = Vec::new();
+    let mut out = Series { name: name.to_string(), ..Series::default() };
     for line in text.lines() {
+        if let Some(t) = line.strip_prefix(protocrash_proto::stats::PLOT_RESTART_MARK) {
+            if let Ok(t) = t.trim().parse() {
+                out.restarts.push(t);
+            }
+            continue;
+        }
         if let Some(h) = line.strip_prefix('#') {
             header = h.split(',').map(|c| c.trim().to_string()).collect();
             continue;
@@ -36,10 +57,12 @@ pub fn parse_plot_data(text: &str) -> Vec<Sample> {
         else {
             continue;
         };
-        if out.last().is_some_and(|last| t < last.t) {
-            out.clear();
+        if out.samples.last().is_some_and(|last| t < last.t) {
+            // A new campaign in the same file: what came before belongs to the old one.
+            out.samples.clear();
+            out.restarts.retain(|&r| r <= t);
         }
-        out.push(Sample { t, corpus, execs_per_sec, edges });
+        out.samples.push(Sample { t, corpus, execs_per_sec, edges });
     }
     out
 }
@@ -74,57 +97,156 @@ pub fn combine(workers: &[Vec<Sample>], step: f64) -> Vec<Sample> {
     out
 }
 
-/// A panel: its label, its colour and the value it shows.
-type Panel = (&'static str, &'static str, fn(&Sample) -> f64);
+/// A panel: its label, and the value it shows.
+type Panel = (&'static str, fn(&Sample) -> f64);
 
-/// Draws three stacked panels (edges, corpus, exec/s) sharing the time axis.
-pub fn svg(title: &str, samples: &[Sample]) -> String {
-    const W: f64 = 800.0;
-    const PANEL: f64 = 180.0;
-    const LEFT: f64 = 80.0;
-    const TOP: f64 = 40.0;
-    let panels: [Panel; 3] = [
-        ("edges", "#1f77b4", |s| s.edges),
-        ("corpus", "#2ca02c", |s| s.corpus),
-        ("exec/s", "#d62728", |s| s.execs_per_sec),
-    ];
-    let height = TOP + panels.len() as f64 * (PANEL + 40.0) + 20.0;
-    let t_max = samples.iter().map(|s| s.t).fold(1.0, f64::max);
+/// Colours of the workers' lines (cycled); the campaign's line is black.
+const PALETTE: [&str; 10] =
+    ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8"];
+
+/// A round step for about `n` ticks over `0..=max` (1, 2 or 5 times a power of ten; for
+/// times, whole seconds, minutes or hours).
+fn tick_step(max: f64, n: f64, time: bool) -> f64 {
+    if time {
+        let steps =
+            [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0];
+        return steps.into_iter().find(|s| max / s <= n).unwrap_or(86400.0);
+    }
+    let raw = (max / n).max(f64::MIN_POSITIVE);
+    let pow = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * pow).find(|s| *s >= raw).unwrap_or(10.0 * pow)
+}
+
+/// The campaign as an SVG: three panels (edges, corpus, exec/s) sharing a time axis with
+/// ticks, the campaign's line (exec/s summed; edges and corpus of the best worker) over one
+/// thin line per worker, findings (red) and worker restarts (grey) marked across the panels.
+/// `log_rate` draws exec/s on a log scale.
+pub fn svg(title: &str, history: &crate::ops::history::History, log_rate: bool) -> String {
+    const W: f64 = 900.0;
+    const PANEL: f64 = 170.0;
+    const GAP: f64 = 52.0;
+    const LEFT: f64 = 84.0;
+    const TOP: f64 = 72.0;
+    let series: Vec<&Series> = history.series.iter().filter(|s| !s.samples.is_empty()).collect();
+    let total = combine(&series.iter().map(|s| s.samples.clone()).collect::<Vec<_>>(), 5.0);
+    let panels: [Panel; 3] = [("edges", |s| s.edges), ("corpus", |s| s.corpus), ("exec/s", |s| s.execs_per_sec)];
+    let height = TOP + panels.len() as f64 * (PANEL + GAP) + 10.0;
+    let plot_w = W - LEFT - 20.0;
+    let t_max = total.iter().map(|s| s.t).chain(history.events.iter().map(|e| e.t)).fold(1.0, f64::max);
+    let x = |t: f64| LEFT + t / t_max * plot_w;
     let mut out = String::new();
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(out, r#"<text x="{LEFT}" y="24" font-size="16">{}</text>"#, escape(title));
-    for (i, (name, color, value)) in panels.iter().enumerate() {
-        let y0 = TOP + i as f64 * (PANEL + 40.0);
-        let v_max = samples.iter().map(value).fold(0.0, f64::max).max(1.0);
-        let plot_w = W - LEFT - 20.0;
+    let _ = writeln!(out, r#"<text x="{LEFT}" y="22" font-size="16">{}</text>"#, escape(title));
+    // Legend: the campaign, each worker, the event marks.
+    let mut lx = LEFT;
+    let mut legend = |out: &mut String, color: &str, width: f64, dash: &str, label: &str, class: &str| {
+        let _ = writeln!(
+            out,
+            r#"<g class="legend {class}"><line x1="{lx}" y1="40" x2="{}" y2="40" stroke="{color}" stroke-width="{width}" stroke-dasharray="{dash}"/><text x="{}" y="44">{}</text></g>"#,
+            lx + 18.0,
+            lx + 22.0,
+            escape(label)
+        );
+        lx += 30.0 + 7.0 * label.len() as f64;
+    };
+    legend(&mut out, "#000", 2.5, "", "campaign", "total");
+    for (i, s) in series.iter().enumerate().take(16) {
+        legend(&mut out, PALETTE[i % PALETTE.len()], 1.2, "", &s.name, "worker");
+    }
+    if series.len() > 16 {
+        legend(&mut out, "#ccc", 1.2, "", &format!("+{} workers", series.len() - 16), "worker");
+    }
+    legend(&mut out, "#d62728", 1.5, "4 3", "finding", "finding");
+    legend(&mut out, "#888", 1.0, "1 3", "restart", "restart");
+    let t_step = tick_step(t_max, 8.0, true);
+    for (i, (name, value)) in panels.iter().enumerate() {
+        let y0 = TOP + i as f64 * (PANEL + GAP);
+        let log = log_rate && *name == "exec/s";
+        let v_max = total
+            .iter()
+            .map(value)
+            .chain(series.iter().flat_map(|s| s.samples.iter().map(value)))
+            .fold(0.0, f64::max)
+            .max(1.0);
+        let y = |v: f64| {
+            let frac = if log { (v.max(1.0)).log10() / v_max.log10().max(1.0) } else { v / v_max };
+            y0 + PANEL - frac.clamp(0.0, 1.0) * PANEL
+        };
+        let _ = writeln!(out, r#"<g class="panel" data-panel="{name}">"#);
         let _ = writeln!(
             out,
             r##"<rect x="{LEFT}" y="{y0}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#999"/>"##
         );
-        let _ = writeln!(out, r#"<text x="8" y="{}">{name}</text>"#, y0 + PANEL / 2.0);
-        let _ = writeln!(out, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, LEFT - 4.0, y0 + 12.0, fmt(v_max));
-        let _ = writeln!(out, r#"<text x="{}" y="{}" text-anchor="end">0</text>"#, LEFT - 4.0, y0 + PANEL);
-        let points: Vec<String> = samples
-            .iter()
-            .map(|s| {
-                let x = LEFT + s.t / t_max * plot_w;
-                let y = y0 + PANEL - value(s) / v_max * PANEL;
-                format!("{x:.1},{y:.1}")
-            })
-            .collect();
-        let _ =
-            writeln!(out, r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#, points.join(" "));
+        let label = if log { format!("{name} (log)") } else { name.to_string() };
+        let _ = writeln!(out, r#"<text x="{LEFT}" y="{}" font-weight="bold">{label}</text>"#, y0 - 6.0);
+        // Value ticks.
+        let values: Vec<f64> = if log {
+            (0..=v_max.log10().ceil() as i32).map(|p| 10f64.powi(p)).filter(|v| *v <= v_max * 1.0001).collect()
+        } else {
+            let step = tick_step(v_max, 4.0, false);
+            (0..).map(|k| k as f64 * step).take_while(|v| *v <= v_max * 1.0001).collect()
+        };
+        for v in values {
+            let yy = y(v);
+            let _ = writeln!(
+                out,
+                r##"<g class="ytick"><line x1="{}" y1="{yy:.1}" x2="{}" y2="{yy:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text></g>"##,
+                LEFT,
+                LEFT + plot_w,
+                LEFT - 4.0,
+                yy + 4.0,
+                fmt(v)
+            );
+        }
+        // Time ticks, labelled under each panel.
+        let mut t = 0.0;
+        while t <= t_max + 1e-9 {
+            let xx = x(t);
+            let _ = writeln!(
+                out,
+                r##"<g class="tick"><line x1="{xx:.1}" y1="{y0}" x2="{xx:.1}" y2="{}" stroke="#eee"/><text x="{xx:.1}" y="{}" text-anchor="middle">{}</text></g>"##,
+                y0 + PANEL,
+                y0 + PANEL + 16.0,
+                crate::display::clock(std::time::Duration::from_secs_f64(t))
+            );
+            t += t_step;
+        }
+        let line = |samples: &[Sample]| -> String {
+            samples.iter().map(|s| format!("{:.1},{:.1}", x(s.t), y(value(s)))).collect::<Vec<_>>().join(" ")
+        };
+        for (k, s) in series.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                r#"<polyline class="worker" data-worker="{}" fill="none" stroke="{}" stroke-width="1.2" stroke-opacity="0.8" points="{}"/>"#,
+                escape(&s.name),
+                PALETTE[k % PALETTE.len()],
+                line(&s.samples)
+            );
+        }
         let _ = writeln!(
             out,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-            W - 20.0,
-            y0 + PANEL + 16.0,
-            crate::display::clock(std::time::Duration::from_secs_f64(t_max))
+            r##"<polyline class="total" fill="none" stroke="#000" stroke-width="2.5" points="{}"/>"##,
+            line(&total)
         );
+        for e in &history.events {
+            let xx = x(e.t);
+            let (class, color, dash, what) = match &e.finding {
+                Some(text) => ("finding", "#d62728", "4 3", format!("{} ({})", text, e.worker)),
+                None => ("restart", "#888", "1 3", format!("{} started again", e.worker)),
+            };
+            let _ = writeln!(
+                out,
+                r#"<line class="{class}" x1="{xx:.1}" y1="{y0}" x2="{xx:.1}" y2="{}" stroke="{color}" stroke-width="1.5" stroke-dasharray="{dash}"><title>{} at {}</title></line>"#,
+                y0 + PANEL,
+                escape(&what),
+                crate::display::clock(std::time::Duration::from_secs_f64(e.t))
+            );
+        }
+        out.push_str("</g>\n");
     }
     out.push_str("</svg>\n");
     out
@@ -173,10 +295,42 @@ garbage line
     }
 
     #[test]
-    fn svg_has_three_panels_and_escapes_the_title() {
-        let s = svg("a<b", &combine(&[parse_plot_data(DATA)], 5.0));
+    fn restarts_are_read_from_their_comment_lines() {
+        let text = format!(
+            "{DATA}{}12\n15, 0, 0, 14, 0, 0, 1.4%, 0, 0, 0, 900.00, 20000, 52\n",
+            protocrash_proto::stats::PLOT_RESTART_MARK
+        );
+        let s = parse_series("t-1", &text);
+        assert_eq!(s.restarts, vec![12.0]);
+        assert_eq!(s.samples.len(), 3, "the mark is not a header: later rows still parse");
+    }
+
+    #[test]
+    fn svg_draws_ticks_a_line_per_worker_and_the_events() {
+        use crate::ops::history::{Event, History};
+        let history = History {
+            series: vec![parse_series("a<-0", DATA), parse_series("a-1", DATA)],
+            events: vec![
+                Event { t: 7.0, worker: "a-1".into(), finding: Some("panic: boom".into()) },
+                Event { t: 8.0, worker: "a-0".into(), finding: None },
+            ],
+        };
+        let s = svg("a<b", &history, true);
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
-        assert_eq!(s.matches("<polyline").count(), 3);
-        assert!(s.contains("a&lt;b"));
+        assert_eq!(s.matches(r#"<polyline class="worker""#).count(), 6, "two workers, three panels");
+        assert_eq!(s.matches(r#"<polyline class="total""#).count(), 3);
+        assert_eq!(s.matches(r#"<line class="finding""#).count(), 3);
+        assert_eq!(s.matches(r#"<line class="restart""#).count(), 3);
+        assert!(s.matches(r#"<g class="tick">"#).count() >= 9, "time ticks under every panel");
+        assert!(s.contains("exec/s (log)") && s.contains("a&lt;b") && s.contains("a&lt;-0"));
+        assert!(s.contains("panic: boom (a-1) at 0:07"), "{s}");
+    }
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(tick_step(600.0, 8.0, true), 120.0);
+        assert_eq!(tick_step(40.0, 8.0, true), 5.0);
+        assert_eq!(tick_step(690.0, 4.0, false), 200.0);
+        assert_eq!(tick_step(3.0, 4.0, false), 1.0);
     }
 }

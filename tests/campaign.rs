@@ -366,3 +366,54 @@ fn planted_links_and_fifos_in_the_sync_dir_are_never_written_through_or_waited_o
     assert_eq!(v["execs"].as_u64(), Some(20_000), "{v}");
     assert!(st.stderr.contains("skipping worker evil-0"), "{}", st.all());
 }
+
+/// The plot as a browser draws it: time ticks, one line per worker in each panel, the
+/// finding and the worker restart marked; `status` lists the same events.
+#[test]
+fn the_plot_shows_workers_ticks_and_events_in_a_browser() {
+    let fx = Fixture::new("findings");
+    let sync = fx.path().join("sync-plot");
+    let sync_arg = sync.to_str().unwrap();
+    let _slot = one_campaign_at_a_time();
+    let build = fx.run(&["build", "shallow"]);
+    assert_eq!(build.code, Some(0), "{}", build.all());
+    let args = ["run", "shallow", "-j", "2", "--seed", "4", "--node", "p", "--plain", "--max-total-time", "14s"];
+    let child = spawn(&fx, &[&args[..], &["--sync-dir", sync_arg]].concat());
+    // Worker 1 killed mid-campaign: its master starts it again, which the plot marks.
+    let dir = sync.join("p-1");
+    wait_for("worker 1 to run", Duration::from_secs(60), || pid(&dir) != 0 && execs(&dir) > 10_000);
+    let killed = pid(&dir);
+    signal(killed, libc::SIGKILL);
+    wait_for("worker 1 again", Duration::from_secs(30), || pid(&dir) != 0 && pid(&dir) != killed);
+    let out = finish(child);
+    assert_eq!(out.code, Some(1), "the shallow bug is found: {}", out.all());
+    let svg = fx.path().join("campaign.svg");
+    let plot = fx.run(&["plot", "--sync-dir", sync_arg, "-o", svg.to_str().unwrap(), "--log-scale"]);
+    assert_eq!(plot.code, Some(0), "{}", plot.all());
+    let chromium = std::process::Command::new("chromium").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(chromium, "chromium is needed by this test; run scripts/test-deps.sh");
+    let out = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", svg.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.matches("class=\"tick\"").count() >= 9, "time ticks under each panel:\n{dom}");
+    assert!(dom.contains(">0:00</text>") && dom.contains(">0:10</text>"), "{dom}");
+    for w in ["p-0", "p-1"] {
+        assert_eq!(
+            dom.matches(&format!("class=\"worker\" data-worker=\"{w}\"")).count(),
+            3,
+            "{w} in each panel:\n{dom}"
+        );
+    }
+    assert_eq!(dom.matches("class=\"total\"").count(), 3, "the campaign's line in each panel");
+    assert!(dom.matches("<line class=\"finding\"").count() >= 3, "the finding across the panels:\n{dom}");
+    assert!(dom.contains("panic: shallow bug reached"), "{dom}");
+    assert_eq!(dom.matches("<line class=\"restart\"").count(), 3, "worker 1 started again, once:\n{dom}");
+    assert!(dom.contains("exec/s (log)"), "{dom}");
+
+    let status = fx.run(&["status", "--sync-dir", sync_arg]);
+    assert!(status.stdout.contains("found panic: shallow bug reached"), "{}", status.all());
+    assert!(status.stdout.contains("p-1") && status.stdout.contains("started again"), "{}", status.all());
+}

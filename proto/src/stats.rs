@@ -121,6 +121,10 @@ impl WorkerState {
     }
 }
 
+/// The prefix of the `plot_data` comment a worker writes when it starts again (after a
+/// restart, or on a resumed campaign), followed by seconds since the campaign started.
+pub const PLOT_RESTART_MARK: &str = "# protocrash: worker started again at ";
+
 /// Checks the header words of a stats file.
 pub fn check_header(magic: u64, version: u64) -> Result<(), String> {
     if magic != STATS_MAGIC {

@@ -17,6 +17,8 @@ use std::io::Write;
 /// Milliseconds between writes.
 const EVERY_MS: u64 = 5000;
 
+/// A `plot_data` comment line recording that the worker started again, at `<t>` seconds.
+const RESTART_MARK: &str = protocrash_proto::stats::PLOT_RESTART_MARK;
 const PLOT_HEADER: &str = "# relative_time, cycles_done, cur_item, corpus_count, pending_total, pending_favs, \
                            map_size, saved_crashes, saved_hangs, max_depth, execs_per_sec, total_execs, edges_found\n";
 
@@ -42,6 +44,11 @@ impl AflStats {
             .and_then(|mut f| {
                 if f.metadata()?.len() == 0 {
                     f.write_all(PLOT_HEADER.as_bytes())?;
+                } else {
+                    // A worker started again (restarted by its master, or a resumed campaign):
+                    // a comment AFL++'s tools skip, and `cargo protocrash plot` marks.
+                    let t = now_ms.saturating_sub(campaign_start_ms) / 1000;
+                    f.write_all(format!("{RESTART_MARK}{t}\n").as_bytes())?;
                 }
                 Ok(f)
             })

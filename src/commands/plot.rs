@@ -7,15 +7,8 @@ use std::process::ExitCode;
 
 pub fn run(args: PlotArgs) -> Result<ExitCode> {
     let sync_dir = super::sync_dir_of(args.sync_dir, &args.project, args.target.as_deref())?;
-    let mut series = Vec::new();
-    for d in crate::aggregate::worker_dirs(&sync_dir) {
-        if let Ok(bytes) = protocrash_proto::files::read_regular(&d.plot_data(), 256 << 20) {
-            let text = String::from_utf8_lossy(&bytes);
-            series.push(plot::parse_plot_data(&text));
-        }
-    }
-    let samples = plot::combine(&series, 5.0);
-    if samples.is_empty() {
+    let history = crate::ops::history::read(&sync_dir);
+    if history.series.iter().all(|s| s.samples.is_empty()) {
         bail!(
             "no plot data in {} yet: workers write a sample every 5 seconds; run the campaign a little longer",
             sync_dir.root().display()
@@ -23,7 +16,8 @@ pub fn run(args: PlotArgs) -> Result<ExitCode> {
     }
     let title = format!("protocrash campaign in {}", crate::shell::display_path(sync_dir.root()));
     let out = args.output.unwrap_or_else(|| sync_dir.plot_svg());
-    std::fs::write(&out, plot::svg(&title, &samples)).with_context(|| format!("cannot write {}", out.display()))?;
+    std::fs::write(&out, plot::svg(&title, &history, args.log_scale))
+        .with_context(|| format!("cannot write {}", out.display()))?;
     println!("wrote {}", crate::shell::display_path(&out));
     Ok(ExitCode::from(super::EXIT_OK))
 }

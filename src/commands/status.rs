@@ -51,6 +51,18 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
             w.crashes + w.hangs + w.ooms
         );
     }
+    // The same events `plot` marks, in time order.
+    let history = crate::ops::history::read(&sync);
+    if !history.events.is_empty() {
+        println!("  events:");
+        for e in &history.events {
+            let what = match &e.finding {
+                Some(text) => format!("found {text}"),
+                None => "started again".to_string(),
+            };
+            println!("    {:>8}  {:<16} {what}", clock(Duration::from_secs_f64(e.t)), e.worker);
+        }
+    }
     if st.findings.is_empty() {
         println!("no crashes, hangs or out-of-memory inputs found");
     }
