@@ -71,20 +71,23 @@ pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) 
         let next = starts.partition_point(|&s| s <= pc);
         starts.get(next).copied().unwrap_or(u64::MAX).min(pc + BLOCK_SPAN_MAX)
     };
-    // The innermost kept line of the code at `addr` (None for line-0 rows and foreign code).
-    let mut user_line = |addr: u64| -> Option<(PathBuf, u32)> {
-        let mut frames = loader.find_frames(addr).ok()?;
+    // The kept lines of the code at `addr`, innermost first: the line itself and, when it
+    // was inlined, the call sites it was inlined at (running the code ran those calls).
+    let mut user_lines = |addr: u64| -> Vec<(PathBuf, u32)> {
+        let mut lines = Vec::new();
+        let Ok(mut frames) = loader.find_frames(addr) else { return lines };
         while let Ok(Some(frame)) = frames.next() {
             let Some(loc) = frame.location else { continue };
             let (Some(file), Some(line)) = (loc.file, loc.line) else { continue };
             if line == 0 {
-                return None;
+                // Compiler-made code: no line of its own, but its callers' are real.
+                continue;
             }
             if let Some(path) = keep_file(file) {
-                return Some((path, line));
+                lines.push((path, line));
             }
         }
-        None
+        lines
     };
     let mut out = Vec::with_capacity(pcs.len());
     for &(pc, flags) in pcs {
@@ -96,7 +99,7 @@ pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) 
         addrs.sort_unstable();
         addrs.dedup();
         // A line-0 row (the counter increment): the next address says where the block is.
-        let place = addrs.into_iter().find_map(&mut user_line);
+        let place = addrs.into_iter().find_map(|a| user_lines(a).into_iter().next());
         let function = match (&place, flags & PC_FLAG_FUNCTION_ENTRY) {
             (Some(_), 1) => function_at(&loader, pc),
             _ => None,
@@ -106,7 +109,7 @@ pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) 
             Err(_) => Vec::new(),
         }
         .into_iter()
-        .filter_map(&mut user_line)
+        .flat_map(&mut user_lines)
         .filter(|l| place.as_ref() != Some(l))
         .collect();
         also.sort();
