@@ -50,7 +50,8 @@ pub struct Block {
 /// function entries), so the block's line is that of the first instruction after it that has
 /// one. Code inlined from elsewhere (a slice index from core, say) is attributed to the kept
 /// line that called it: the innermost inlined frame `keep` accepts. The standard library's
-/// own lines (`/rustc/…`) are never kept: it is not instrumented, only inlined.
+/// own lines (`/rustc/…`, and its vendored crates under `/rust/deps/`) are never kept: it is
+/// not instrumented, only inlined.
 pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) -> bool) -> Result<Vec<Option<Block>>> {
     let loader = addr2line::Loader::new(harness)
         .map_err(|e| anyhow::anyhow!("cannot read the debug info of {}: {e}", harness.display()))?;
@@ -59,7 +60,8 @@ pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) 
         kept.entry(file.to_string())
             .or_insert_with(|| {
                 let p = PathBuf::from(file);
-                (!file.starts_with("/rustc/") && keep(&p)).then_some(p)
+                // The standard library and the crates it vendors (`/rust/deps/hashbrown…`).
+                (!file.starts_with("/rustc/") && !file.starts_with("/rust/deps/") && keep(&p)).then_some(p)
             })
             .clone()
     };
