@@ -57,14 +57,52 @@ pub fn extract(ir: &Path, out: &Path) {
     let _ = std::fs::write(out, text);
 }
 
-/// The tokens of every crate built into the harness at `harness` (read from its `deps/`
-/// directory, where the wrapper left them), deduplicated, at most [`PER_HARNESS`].
-pub fn tokens_for(harness: &Path) -> Vec<Vec<u8>> {
-    let Some(deps) = harness.parent().map(|d| d.join("deps")) else { return Vec::new() };
-    let Ok(entries) = std::fs::read_dir(&deps) else { return Vec::new() };
-    let mut files: Vec<PathBuf> =
-        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == TOKENS_SUFFIX)).collect();
+/// The file beside a harness naming the token files of the crates its build linked.
+fn sources_file(harness: &Path) -> PathBuf {
+    let mut name = harness.file_name().unwrap_or_default().to_os_string();
+    name.push(".cmp-token-files");
+    harness.with_file_name(name)
+}
+
+/// Records, beside the harness `exe` of target `target`, the token files of the crates the
+/// build linked (`artifacts`: cargo's output files of every unit, fresh ones included) and of
+/// the target itself. Only those are read: `deps/` also holds the tokens of crates other
+/// builds left there (other fixtures, older versions of a dependency), which are not in this
+/// harness and would make its dictionary depend on the directory's history.
+pub fn record_sources(exe: &Path, target: &str, artifacts: &[PathBuf]) {
+    let Some(deps) = exe.parent().map(|d| d.join("deps")) else { return };
+    let mut files: Vec<PathBuf> = artifacts
+        .iter()
+        .filter(|a| a.extension().is_some_and(|x| x == "rlib"))
+        .filter_map(|a| {
+            let stem = a.file_stem()?.to_str()?.strip_prefix("lib")?;
+            Some(a.with_file_name(format!("{stem}.{TOKENS_SUFFIX}")))
+        })
+        .filter(|t| t.is_file())
+        .collect();
+    // The target's own crate: `deps/<target>-<hash>`, the newest (the one just linked).
+    let prefix = format!("{}-", target.replace('-', "_"));
+    let own = std::fs::read_dir(&deps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&prefix) && n.ends_with(&format!(".{TOKENS_SUFFIX}"))
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+    files.extend(own.map(|e| e.path()));
     files.sort();
+    files.dedup();
+    let text: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+    let _ = std::fs::write(sources_file(exe), text);
+}
+
+/// The tokens of the crates built into the harness at `harness` (the token files
+/// `record_sources` named beside it), deduplicated, at most [`PER_HARNESS`].
+pub fn tokens_for(harness: &Path) -> Vec<Vec<u8>> {
+    let list = std::fs::read_to_string(sources_file(harness)).unwrap_or_default();
+    let files: Vec<PathBuf> = list.lines().map(PathBuf::from).collect();
     let mut tokens: Vec<Vec<u8>> = Vec::new();
     for f in files {
         let Ok(text) = std::fs::read_to_string(&f) else { continue };
@@ -97,5 +135,25 @@ mod tests {
 ";
         let tokens = wide_compare_tokens(ir.as_bytes());
         assert_eq!(tokens, [b"HELLO_WORLD!".to_vec(), b"0123456789abcdef".to_vec(), b"ABCDE".to_vec()]);
+    }
+
+    #[test]
+    fn a_harness_gets_the_tokens_of_its_own_crates_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = dir.path().join("deps");
+        std::fs::create_dir_all(&deps).unwrap();
+        let exe = dir.path().join("parse");
+        std::fs::write(&exe, b"").unwrap();
+        let hex = |t: &[u8]| protocrash_proto::dict::to_hex(t) + "\n";
+        std::fs::write(deps.join("libmy_lib-1a.rlib"), b"").unwrap();
+        std::fs::write(deps.join("my_lib-1a.cmp-tokens"), hex(b"MAGIC")).unwrap();
+        std::fs::write(deps.join("parse-9f.cmp-tokens"), hex(b"OWN!!")).unwrap();
+        // Left by another build: not linked into this harness.
+        std::fs::write(deps.join("other_fixture-77.cmp-tokens"), hex(b"STALE")).unwrap();
+        record_sources(&exe, "parse", &[deps.join("libmy_lib-1a.rlib"), deps.join("libmy_lib-1a.rmeta")]);
+        assert_eq!(tokens_for(&exe), [b"MAGIC".to_vec(), b"OWN!!".to_vec()]);
+        // No record (a harness built by an older version): no tokens rather than anyone's.
+        std::fs::remove_file(dir.path().join("parse.cmp-token-files")).unwrap();
+        assert!(tokens_for(&exe).is_empty());
     }
 }

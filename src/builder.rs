@@ -141,6 +141,8 @@ fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTree
     let guard = BuildGuard::start(child.id())?;
     let stdout = child.stdout.take().expect("piped");
     let mut bins = BTreeMap::new();
+    // Every crate this build links (fresh ones included): whose compare tokens belong to it.
+    let mut crates: Vec<PathBuf> = Vec::new();
     // Targets (or other crates) with compile errors, to name them in the message.
     let mut failed: Vec<String> = Vec::new();
     for line in std::io::BufReader::new(stdout).lines() {
@@ -160,6 +162,7 @@ fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTree
             }
             Ok(escargot::format::Message::CompilerArtifact(art)) => {
                 let name = art.target.name.to_string();
+                crates.extend(art.filenames.iter().map(|f| f.to_path_buf()));
                 if let (Some(exe), true) = (art.executable, targets.contains(&name)) {
                     bins.insert(name, exe.to_path_buf());
                 }
@@ -184,6 +187,9 @@ fn run_cargo(mut cmd: std::process::Command, targets: &[String]) -> Result<BTree
         if !bins.contains_key(t) {
             bail!("cargo built no binary for target '{t}'");
         }
+    }
+    for (name, exe) in &bins {
+        crate::autodict::record_sources(exe, name, &crates);
     }
     Ok(bins)
 }

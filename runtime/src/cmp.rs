@@ -179,21 +179,25 @@ fn site(pc: usize) -> u64 {
 /// value a site reaches is a feature, as in libFuzzer's value profile. For 8-byte compares
 /// (mostly lengths and sizes) and memory compares only coming closer than ever counts:
 /// otherwise every distant length is "new" and the corpus fills with long inputs.
+/// Returns whether the feature was already committed (nothing new).
 #[inline(always)]
-fn profile(pc: usize, closeness: u32, monotone: bool) {
+fn profile(pc: usize, closeness: u32, monotone: bool) -> bool {
     if monotone {
         let site = (site(pc) >> 50) as usize % SITES;
         let level = (closeness + 1).min(255) as u8;
         if level > SITE_BEST[site].load(Relaxed) {
             pending(MONOTONE | ((site as u32) << 8) | u32::from(level));
+            return false;
         }
     } else {
         let idx =
             ((site(pc) >> 40) as usize).wrapping_mul(65).wrapping_add(closeness as usize) % (VP_BITS - COUNT_FEATURES);
         if VP_SEEN[idx / 8].load(Relaxed) & (1 << (idx % 8)) == 0 {
             pending(idx as u32);
+            return false;
         }
     }
+    true
 }
 
 /// Marks a pending entry as (site << 8 | level) of a monotone site.
@@ -317,6 +321,34 @@ extern "C" fn const_cmp8(a: u64, b: u64, pc: usize) {
     on_cmp::<true>(pc, a, b, 8);
 }
 
+/// Byte switches (a `match` on a `u8`: a parser's dispatch, run once per input byte) are the
+/// hottest hook, and what one does with a given value never changes: per hashed site, the
+/// values *settled* — their closeness feature already committed, so nothing new can come of
+/// them — and which of those matched a case. A settled value costs two bit tests instead of
+/// a pass over every case. Values are settled only once committed: a feature seen first by an
+/// input that was not kept must still count when it comes again.
+const SW_SITES: usize = 1 << 11;
+static SW_SETTLED: [[AtomicU64; 4]; SW_SITES] = [const { [const { AtomicU64::new(0) }; 4] }; SW_SITES];
+static SW_MATCHED: [[AtomicU64; 4]; SW_SITES] = [const { [const { AtomicU64::new(0) }; 4] }; SW_SITES];
+/// Measuring switch (`PROTOCRASH_DISABLE=switch-cache`): every byte switch takes the full pass.
+static SW_CACHE: AtomicBool = AtomicBool::new(true);
+
+/// Turns the byte-switch cache off (see `SW_SETTLED`).
+pub fn disable_switch_cache() {
+    SW_CACHE.store(false, Relaxed);
+}
+
+/// Notes equal operands for the first of the first 8 `cases` equal to `val` (as `record` does).
+fn switch_equal(val: u64, cases: *const u64, n: u64, pc: usize) {
+    for i in 0..n.min(8) as usize {
+        // SAFETY: `i < count`, inside the table `switch` describes.
+        if unsafe { *cases.add(2 + i) } == val {
+            equal_at(pc.wrapping_add(i));
+            return;
+        }
+    }
+}
+
 extern "C" fn switch(val: u64, cases: *const u64, pc: usize) {
     if !ACTIVE.load(Relaxed) || cases.is_null() {
         return;
@@ -324,16 +356,32 @@ extern "C" fn switch(val: u64, cases: *const u64, pc: usize) {
     // SAFETY: sancov passes `cases` = [count, bit width, case values…], a constant table.
     let (n, bits) = unsafe { (*cases, *cases.add(1)) };
     let width = (bits / 8).clamp(1, 8) as u8;
+    let cached = width == 1 && val < 256 && !RECORDING.load(Relaxed) && SW_CACHE.load(Relaxed);
+    let (slot, word, bit) = ((site(pc) >> 48) as usize % SW_SITES, (val / 64) as usize % 4, 1u64 << (val % 64));
+    if cached && SW_SETTLED[slot][word].load(Relaxed) & bit != 0 {
+        if SW_MATCHED[slot][word].load(Relaxed) & bit != 0 {
+            switch_equal(val, cases, n, pc);
+        }
+        return;
+    }
     let mut best = 0;
+    let mut matched = false;
     for i in 0..n.min(64) as usize {
         // SAFETY: `i < count`, inside the table described above.
         let case = unsafe { *cases.add(2 + i) };
         best = best.max(64 - (val ^ case).count_ones());
+        matched |= case == val;
         if i < 8 {
             record(pc.wrapping_add(i), val, case, width);
         }
     }
-    profile(pc, best, width == 8);
+    let committed = profile(pc, best, width == 8);
+    if cached && committed {
+        if matched {
+            SW_MATCHED[slot][word].fetch_or(bit, Relaxed);
+        }
+        SW_SETTLED[slot][word].fetch_or(bit, Relaxed);
+    }
 }
 
 fn mem_hook(a: *const u8, b: *const u8, n: usize, pc: usize) {

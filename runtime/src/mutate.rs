@@ -29,6 +29,9 @@ pub fn disable(list: &str) {
         if name == "block-repeat" {
             BLOCK_REPEAT.store(false, std::sync::atomic::Ordering::Relaxed);
         }
+        if name == "switch-cache" {
+            crate::cmp::disable_switch_cache();
+        }
     }
 }
 
