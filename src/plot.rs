@@ -16,6 +16,17 @@ pub struct Sample {
     pub edges: f64,
 }
 
+/// Something that happened at a time of the campaign.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Seconds since the campaign started.
+    pub t: f64,
+    /// Which worker.
+    pub worker: String,
+    /// A finding (its kind and message), or None for a worker that started again.
+    pub finding: Option<String>,
+}
+
 /// One worker's history: its samples and the times it started again.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
@@ -121,18 +132,18 @@ fn tick_step(max: f64, n: f64, time: bool) -> f64 {
 /// ticks, the campaign's line (exec/s summed; edges and corpus of the best worker) over one
 /// thin line per worker, findings (red) and worker restarts (grey) marked across the panels.
 /// `log_rate` draws exec/s on a log scale.
-pub fn svg(title: &str, history: &crate::ops::history::History, log_rate: bool) -> String {
+pub fn svg(title: &str, workers: &[Series], events: &[Event], log_rate: bool) -> String {
     const W: f64 = 900.0;
     const PANEL: f64 = 170.0;
     const GAP: f64 = 52.0;
     const LEFT: f64 = 84.0;
     const TOP: f64 = 72.0;
-    let series: Vec<&Series> = history.series.iter().filter(|s| !s.samples.is_empty()).collect();
+    let series: Vec<&Series> = workers.iter().filter(|s| !s.samples.is_empty()).collect();
     let total = combine(&series.iter().map(|s| s.samples.clone()).collect::<Vec<_>>(), 5.0);
     let panels: [Panel; 3] = [("edges", |s| s.edges), ("corpus", |s| s.corpus), ("exec/s", |s| s.execs_per_sec)];
     let height = TOP + panels.len() as f64 * (PANEL + GAP) + 10.0;
     let plot_w = W - LEFT - 20.0;
-    let t_max = total.iter().map(|s| s.t).chain(history.events.iter().map(|e| e.t)).fold(1.0, f64::max);
+    let t_max = total.iter().map(|s| s.t).chain(events.iter().map(|e| e.t)).fold(1.0, f64::max);
     let x = |t: f64| LEFT + t / t_max * plot_w;
     let mut out = String::new();
     let _ = writeln!(
@@ -232,7 +243,7 @@ pub fn svg(title: &str, history: &crate::ops::history::History, log_rate: bool) 
             r##"<polyline class="total" fill="none" stroke="#000" stroke-width="2.5" points="{}"/>"##,
             line(&total)
         );
-        for e in &history.events {
+        for e in events {
             let xx = x(e.t);
             let (class, color, dash, what) = match &e.finding {
                 Some(text) => ("finding", "#d62728", "4 3", format!("{} ({})", text, e.worker)),
@@ -307,15 +318,12 @@ garbage line
 
     #[test]
     fn svg_draws_ticks_a_line_per_worker_and_the_events() {
-        use crate::ops::history::{Event, History};
-        let history = History {
-            series: vec![parse_series("a<-0", DATA), parse_series("a-1", DATA)],
-            events: vec![
-                Event { t: 7.0, worker: "a-1".into(), finding: Some("panic: boom".into()) },
-                Event { t: 8.0, worker: "a-0".into(), finding: None },
-            ],
-        };
-        let s = svg("a<b", &history, true);
+        let series = [parse_series("a<-0", DATA), parse_series("a-1", DATA)];
+        let events = [
+            Event { t: 7.0, worker: "a-1".into(), finding: Some("panic: boom".into()) },
+            Event { t: 8.0, worker: "a-0".into(), finding: None },
+        ];
+        let s = svg("a<b", &series, &events, true);
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         assert_eq!(s.matches(r#"<polyline class="worker""#).count(), 6, "two workers, three panels");
         assert_eq!(s.matches(r#"<polyline class="total""#).count(), 3);

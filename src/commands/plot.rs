@@ -16,7 +16,7 @@ pub fn run(args: PlotArgs) -> Result<ExitCode> {
     }
     let title = format!("protocrash campaign in {}", crate::shell::display_path(sync_dir.root()));
     let out = args.output.unwrap_or_else(|| sync_dir.plot_svg());
-    std::fs::write(&out, plot::svg(&title, &history, args.log_scale))
+    std::fs::write(&out, plot::svg(&title, &history.series, &history.events, args.log_scale))
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!("wrote {}", crate::shell::display_path(&out));
     Ok(ExitCode::from(super::EXIT_OK))

@@ -2,20 +2,9 @@
 //! and its findings placed in time (`campaign.json` says when the campaign started). What
 //! `plot` draws and `status` lists.
 
-use crate::plot::{parse_series, Series};
+use crate::plot::{parse_series, Event, Series};
 use protocrash_proto::campaign::CampaignFile;
 use protocrash_proto::layout::SyncDir;
-
-/// Something that happened at a time of the campaign.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    /// Seconds since the campaign started.
-    pub t: f64,
-    /// Which worker.
-    pub worker: String,
-    /// A finding (its kind and message), or None for a worker that started again.
-    pub finding: Option<String>,
-}
 
 /// The history of the campaign in `sync`.
 pub struct History {
