@@ -4,7 +4,7 @@
 
 use crate::cmp;
 use crate::corpus::{Bytes, Corpus as Queue};
-use crate::mutate::{havoc, occurrences, put_token, repeat_block, replace_compare, replacement_forms};
+use crate::mutate::{havoc, put_token, repeat_block, replace_compare, replacement_forms, ByteIndex};
 use crate::penalty::Penalties;
 use crate::rng::Rng;
 use crate::sancov::CounterMap;
@@ -500,10 +500,11 @@ impl<'a> Fuzzer<'a> {
         let (mut forms, mut places) = (Vec::new(), Vec::new());
         let mut cand = Vec::with_capacity(base.len());
         let mut budget = STAGE_BUDGET;
+        let index = ByteIndex::new(&base);
         for pair in &pairs {
             replacement_forms(pair, &mut forms);
             for (from, to, w) in &forms {
-                occurrences(&base, &from[..*w], 8, &mut places);
+                index.occurrences(&base, &from[..*w], 8, &mut places);
                 for &at in &places {
                     if budget == 0 || self.execs >= self.budget_end {
                         return;
