@@ -93,27 +93,29 @@ pub fn locate_counters(harness: &Path, pcs: &[(u64, u64)], keep: impl Fn(&Path) 
     };
     let mut out = Vec::with_capacity(pcs.len());
     for &(pc, flags) in pcs {
-        let mut addrs: Vec<u64> = match loader.find_location_range(pc, pc + BLOCK_LOOKAHEAD) {
+        // One look-up of the line rows and of each row's lines serves both the block's own
+        // line (the first within BLOCK_LOOKAHEAD) and the rest of its span.
+        let end = span_end(pc);
+        let mut addrs: Vec<u64> = match loader.find_location_range(pc, end.max(pc + BLOCK_LOOKAHEAD)) {
             Ok(rows) => rows.map(|(addr, _, _)| addr.max(pc)).collect(),
             Err(_) => Vec::new(),
         };
         addrs.push(pc);
         addrs.sort_unstable();
         addrs.dedup();
+        let rows: Vec<(u64, Vec<(PathBuf, u32)>)> = addrs.into_iter().map(|a| (a, user_lines(a))).collect();
         // A line-0 row (the counter increment): the next address says where the block is.
-        let place = addrs.into_iter().find_map(|a| user_lines(a).into_iter().next());
+        let place = rows.iter().filter(|(a, _)| *a < pc + BLOCK_LOOKAHEAD).find_map(|(_, l)| l.first().cloned());
         let function = match (&place, flags & PC_FLAG_FUNCTION_ENTRY) {
             (Some(_), 1) => function_at(&loader, pc),
             _ => None,
         };
-        let mut also: Vec<(PathBuf, u32)> = match loader.find_location_range(pc, span_end(pc)) {
-            Ok(rows) => rows.map(|(addr, _, _)| addr.max(pc)).collect::<Vec<u64>>(),
-            Err(_) => Vec::new(),
-        }
-        .into_iter()
-        .flat_map(&mut user_lines)
-        .filter(|l| place.as_ref() != Some(l))
-        .collect();
+        let mut also: Vec<(PathBuf, u32)> = rows
+            .into_iter()
+            .filter(|(a, _)| *a < end)
+            .flat_map(|(_, l)| l)
+            .filter(|l| place.as_ref() != Some(l))
+            .collect();
         also.sort();
         also.dedup();
         out.push(match place {

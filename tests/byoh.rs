@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{one_campaign_at_a_time, Fixture};
+use common::{browser_dom, cargo_fuzz_build, one_campaign_at_a_time, tool, Fixture};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,12 +35,6 @@ fn project_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     walk(root, root, &mut out);
     out
-}
-
-fn tool(name: &str, version_args: &[&str]) -> Command {
-    let ok = Command::new(name).args(version_args).output().is_ok_and(|o| o.status.success());
-    assert!(ok, "`{name}` is needed by this test and is not installed; run scripts/test-deps.sh");
-    Command::new(name)
 }
 
 fn line_of(file: &Path, needle: &str) -> u32 {
@@ -149,21 +143,7 @@ fn a_protocrash_harness_builds_and_runs_with_cargo_fuzz() {
     assert_eq!(std::fs::read_to_string(fx.path().join("fuzz/Cargo.toml")).unwrap(), manifest);
 
     // `cargo fuzz build` on stable (`-s none`: no sanitizer flags that need nightly).
-    let build = tool("cargo", &["fuzz", "--version"])
-        .args(["fuzz", "build", "-s", "none", "parse"])
-        .current_dir(fx.path())
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&build.stderr);
-    assert!(build.status.success(), "cargo fuzz build failed:\n{stderr}");
-    let exe = std::fs::read_dir(fx.path().join("fuzz/target"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("release/parse"))
-        .find(|p| p.is_file())
-        .expect("cargo fuzz built fuzz/target/<triple>/release/parse");
+    let exe = cargo_fuzz_build(&fx, &["-s", "none"], "parse");
 
     // It is a libFuzzer binary running the protocrash target: the planted bug is a crash
     // libFuzzer reports, and a clean input runs through.
@@ -250,21 +230,13 @@ fn coverage_writes_lcov_and_html() {
     // The HTML report, rendered by a real browser from disk: totals on the index, the two
     // lines marked on the file's page.
     let index = out_dir.join("index.html");
-    let render = |page: &Path| -> String {
-        let out = tool("chromium", &["--version"])
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-            .arg(format!("file://{}", page.display()))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let dom = render(&index);
+    let dom = browser_dom(&index);
     let pct = 100.0 * hit as f64 / found as f64;
     assert!(dom.contains("Total (2 files)"), "{dom}");
     assert!(dom.contains(&format!("{pct:.1}%")), "{dom}");
     // The file's page as the browser built it: the reached and the unreachable line are
     // there, marked, with their numbers.
-    let file_dom = render(&out_dir.join("files/1.html"));
+    let file_dom = browser_dom(&out_dir.join("files/1.html"));
     assert!(file_dom.contains(&format!("<tr class=\"miss\" id=\"L{unreachable}\">")), "{file_dom}");
     assert!(file_dom.contains(&format!("<tr class=\"hit\" id=\"L{reached}\">")), "{file_dom}");
 }

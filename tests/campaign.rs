@@ -390,14 +390,7 @@ fn the_plot_shows_workers_ticks_and_events_in_a_browser() {
     let svg = fx.path().join("campaign.svg");
     let plot = fx.run(&["plot", "--sync-dir", sync_arg, "-o", svg.to_str().unwrap(), "--log-scale"]);
     assert_eq!(plot.code, Some(0), "{}", plot.all());
-    let chromium = std::process::Command::new("chromium").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(chromium, "chromium is needed by this test; run scripts/test-deps.sh");
-    let out = std::process::Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(format!("file://{}", svg.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = common::browser_dom(&svg);
     assert!(dom.matches("class=\"tick\"").count() >= 9, "time ticks under each panel:\n{dom}");
     assert!(dom.contains(">0:00</text>") && dom.contains(">0:10</text>"), "{dom}");
     for w in ["p-0", "p-1"] {

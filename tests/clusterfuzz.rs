@@ -224,20 +224,5 @@ fn a_harness_takes_libfuzzers_flags_directly() {
 fn libfuzzer_build(fx: &Fixture, target: &str) -> PathBuf {
     let vendor = fx.run(&["vendor"]);
     assert_eq!(vendor.code, Some(0), "{}", vendor.all());
-    let ok = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
-    assert!(ok, "cargo-fuzz is needed by this test; run scripts/test-deps.sh");
-    let build = Command::new("cargo")
-        .args(["fuzz", "build", "-s", "none", "-O", "-a", target])
-        .current_dir(fx.path())
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    assert!(build.status.success(), "cargo fuzz build failed:\n{}", String::from_utf8_lossy(&build.stderr));
-    std::fs::read_dir(fx.path().join("fuzz/target"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("release").join(target))
-        .find(|p| p.is_file())
-        .expect("cargo fuzz built the target")
+    common::cargo_fuzz_build(fx, &["-s", "none", "-O", "-a"], target)
 }

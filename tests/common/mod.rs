@@ -204,3 +204,40 @@ pub fn processes_running(exe: &Path) -> Vec<String> {
     }
     found
 }
+
+/// A command for an external tool the tests drive, after checking it is installed.
+pub fn tool(name: &str, version_args: &[&str]) -> Command {
+    let ok = Command::new(name).args(version_args).output().is_ok_and(|o| o.status.success());
+    assert!(ok, "`{name}` is needed by this test and is not installed; run scripts/test-deps.sh");
+    Command::new(name)
+}
+
+/// The DOM headless Chromium builds from `page` (a file).
+pub fn browser_dom(page: &Path) -> String {
+    let out = tool("chromium", &["--version"])
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `cargo fuzz build <args…> <target>` in the fixture (the real libFuzzer); the binary built.
+pub fn cargo_fuzz_build(fx: &Fixture, args: &[&str], target: &str) -> PathBuf {
+    let build = tool("cargo", &["fuzz", "--version"])
+        .args(["fuzz", "build"])
+        .args(args)
+        .arg(target)
+        .current_dir(fx.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "cargo fuzz build failed:\n{}", String::from_utf8_lossy(&build.stderr));
+    std::fs::read_dir(fx.path().join("fuzz/target"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("release").join(target))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("cargo fuzz built fuzz/target/<triple>/release/{target}"))
+}

@@ -92,6 +92,17 @@ impl Default for Flags {
     }
 }
 
+impl Flags {
+    /// The one memory limit protocrash applies (resident size and single allocations alike):
+    /// `-malloc_limit_mb` when it is the tighter, else `-rss_limit_mb` (0: none).
+    pub fn memory_limit_mb(&self) -> u64 {
+        match self.malloc_limit_mb {
+            Some(m) if self.rss_limit_mb == 0 || m < self.rss_limit_mb => m,
+            _ => self.rss_limit_mb,
+        }
+    }
+}
+
 /// Flags protocrash's engine covers by itself: accepted without effect, said once.
 const SUBSUMED: &[(&str, &str)] = &[
     ("use_value_profile", "comparison feedback is always on"),

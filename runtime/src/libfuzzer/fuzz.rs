@@ -5,12 +5,14 @@
 //! libFuzzer does: at the first finding (artifact written, libFuzzer's exit code), at
 //! `-runs` or `-max_total_time` (exit 0), or on SIGINT/SIGTERM (exit 72).
 
-use super::flags::{Flags, INTERRUPT_EXIT, OOM_EXIT, USAGE_EXIT};
+use super::flags::{Flags, INTERRUPT_EXIT, USAGE_EXIT};
 use super::output::{artifact_kind, sha1_hex};
+use super::FILE_LIMIT;
 use crate::statsfile::StatsFile;
+use crate::sync::Peers;
 use protocrash_proto::config::{WorkerConfig, WORKER_ENV};
 use protocrash_proto::coverage::COVERAGE_HEADER;
-use protocrash_proto::finding::{Finding, FindingIndex, FindingKind};
+use protocrash_proto::finding::{Finding, FindingIndex};
 use protocrash_proto::layout::{SyncDir, WorkerDir};
 use protocrash_proto::stats::{StatField, WorkerState};
 use std::collections::HashSet;
@@ -21,9 +23,6 @@ use std::time::{Duration, Instant};
 /// protocrash's default `-max_len`: inputs this long reach the deep-nesting and long-number
 /// bugs libFuzzer's 4,096 misses, and the length ramp keeps early inputs short.
 pub const DEFAULT_MAX_LEN: usize = 65536;
-
-/// Largest corpus file read (a seed or a worker's queue entry).
-const FILE_LIMIT: u64 = 64 << 20;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -79,9 +78,9 @@ fn make_scratch() -> std::io::Result<Scratch> {
 #[derive(Default, Clone, Copy)]
 struct Figures {
     execs: u64,
+    corpus: u64,
     edges: u64,
     features: u64,
-    corpus: u64,
     rss_mb: u64,
 }
 
@@ -144,9 +143,12 @@ pub fn fuzz(flags: &Flags, map_len: usize) -> i32 {
         }
     };
     let sync = SyncDir::new(&scratch.0);
-    let rss_limit_mb = match flags.malloc_limit_mb {
-        Some(m) if flags.rss_limit_mb == 0 || m < flags.rss_limit_mb => m,
-        _ => flags.rss_limit_mb,
+    let exe = match super::self_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("ERROR: protocrash: cannot find this executable to start workers: {e}");
+            return USAGE_EXIT;
+        }
     };
     let per_worker = flags.runs.map(|r| r.div_ceil(flags.workers as u64));
     eprintln!("INFO: protocrash: {} worker(s), sync dir {}", flags.workers, scratch.0.display());
@@ -162,7 +164,7 @@ pub fn fuzz(flags: &Flags, map_len: usize) -> i32 {
             artifact_dir: scratch.0.join("artifacts"),
             seed: seed.wrapping_add((i as u64) << 32),
             timeout_ms: flags.timeout.saturating_mul(1000),
-            rss_limit_mb,
+            rss_limit_mb: flags.memory_limit_mb(),
             max_len,
             max_execs: per_worker.unwrap_or(u64::MAX),
             cmp: true,
@@ -172,12 +174,7 @@ pub fn fuzz(flags: &Flags, map_len: usize) -> i32 {
             campaign_start_ms: crate::util::now_ms(),
             libfuzzer: true,
         };
-        let exe = if Path::new("/proc/self/exe").exists() {
-            PathBuf::from("/proc/self/exe")
-        } else {
-            std::env::current_exe().unwrap_or_default()
-        };
-        match std::process::Command::new(exe).env(WORKER_ENV, cfg.encode()).stdin(std::process::Stdio::null()).spawn() {
+        match std::process::Command::new(&exe).env(WORKER_ENV, cfg.encode()).stdin(std::process::Stdio::null()).spawn() {
             Ok(child) => workers.push(Worker { dir, child, stats: None, exit: None }),
             Err(e) => {
                 eprintln!("ERROR: protocrash: cannot start a worker: {e}");
@@ -186,29 +183,31 @@ pub fn fuzz(flags: &Flags, map_len: usize) -> i32 {
             }
         }
     }
-    let mut run = Run { output, known, copied: HashSet::new(), new_units: 0, inited: false, next_pulse: 1 << 10, peak_rss_mb: 0 };
+    // The workers' queues are read as a worker reads its peers': following their indexes.
+    let queues = Peers::new(&scratch.0, &scratch.0.join("master"), max_len);
+    let mut run = Run { output, known, queues, new_units: 0, inited: false, next_pulse: 1 << 10, peak_rss_mb: 0 };
     let deadline = (flags.max_total_time > 0).then(|| start + Duration::from_secs(flags.max_total_time));
     let mut last_copy = Instant::now();
     let outcome = loop {
         // The master's own cadence: status lines and finding checks 20 times a second.
         std::thread::sleep(Duration::from_millis(50));
-        let figures = run.figures(&mut workers);
+        let execs = counters(&mut workers).0;
         if !run.inited && workers.iter().all(|w| w.state() != WorkerState::Starting) {
             run.inited = true;
-            eprintln!("#{}\tINITED {}", figures.execs, run.line(&figures, start));
+            eprintln!("#{execs}\tINITED {}", line(&run.figures(&mut workers), start));
         }
-        if run.inited && figures.execs >= run.next_pulse {
-            while run.next_pulse <= figures.execs {
+        if run.inited && execs >= run.next_pulse {
+            while run.next_pulse <= execs {
                 run.next_pulse *= 2;
             }
-            eprintln!("#{}\tpulse  {}", figures.execs, run.line(&figures, start));
+            eprintln!("#{execs}\tpulse  {}", line(&run.figures(&mut workers), start));
         }
         if let Some(found) = workers.iter().position(|w| w.unique_findings() > 0) {
             break Outcome::Finding(found);
         }
         if last_copy.elapsed() >= Duration::from_millis(500) {
             last_copy = Instant::now();
-            if let Err(e) = run.copy_new_units(&workers, &figures, start) {
+            if let Err(e) = run.copy_new_units(&mut workers, start) {
                 break Outcome::Failed(e);
             }
         }
@@ -239,7 +238,7 @@ pub fn fuzz(flags: &Flags, map_len: usize) -> i32 {
     };
     let figures = run.figures(&mut workers);
     stop(&mut workers);
-    let copied = run.copy_new_units(&workers, &figures, start);
+    let copied = run.copy_new_units(&mut workers, start);
     let code = match outcome {
         Outcome::Finding(i) => report_finding(flags, &workers[i].dir),
         Outcome::Interrupted => {
@@ -257,7 +256,7 @@ pub fn fuzz(flags: &Flags, map_len: usize) -> i32 {
     }
     let secs = start.elapsed().as_secs();
     if code == 0 {
-        eprintln!("#{}\tDONE   {}", figures.execs, run.line(&figures, start));
+        eprintln!("#{}\tDONE   {}", figures.execs, line(&figures, start));
         eprintln!("Done {} runs in {secs} second(s)", figures.execs);
     }
     if flags.print_final_stats {
@@ -301,11 +300,29 @@ impl Worker {
     }
 }
 
+/// A status line's figures in libFuzzer's words.
+fn line(f: &Figures, start: Instant) -> String {
+    let secs = start.elapsed().as_secs().max(1);
+    format!("cov: {} ft: {} corp: {} exec/s: {} rss: {}Mb", f.edges, f.features, f.corpus, f.execs / secs, f.rss_mb)
+}
+
+/// (executions, largest corpus) over the workers: what every poll reads (mapped counters).
+fn counters(workers: &mut [Worker]) -> (u64, u64) {
+    let (mut execs, mut corpus) = (0, 0);
+    for w in workers.iter_mut() {
+        if let Some(s) = w.stats() {
+            execs += s.get(StatField::ExecSeq) / 2;
+            corpus = corpus.max(s.get(StatField::Corpus));
+        }
+    }
+    (execs, corpus)
+}
+
 /// The master's running state.
 struct Run {
     output: Option<PathBuf>,
     known: HashSet<String>,
-    copied: HashSet<PathBuf>,
+    queues: Peers,
     new_units: u64,
     inited: bool,
     next_pulse: u64,
@@ -313,15 +330,14 @@ struct Run {
 }
 
 impl Run {
+    /// Everything a status line shows. The coverage union and the resident sizes are read
+    /// only for a line (each a file per worker), not on every poll.
     fn figures(&mut self, workers: &mut [Worker]) -> Figures {
-        let mut f = Figures::default();
+        let (execs, corpus) = counters(workers);
+        let mut f = Figures { execs, corpus, ..Figures::default() };
         let mut union = Vec::new();
-        for w in workers.iter_mut() {
+        for w in workers.iter() {
             let pid = w.child.id();
-            if let Some(s) = w.stats() {
-                f.execs += s.get(StatField::ExecSeq) / 2;
-                f.corpus = f.corpus.max(s.get(StatField::Corpus));
-            }
             if let Ok(bytes) = protocrash_proto::files::read_regular(&w.dir.coverage(), FILE_LIMIT) {
                 if bytes.len() > COVERAGE_HEADER {
                     protocrash_proto::coverage::union_into(&mut union, &bytes[COVERAGE_HEADER..]);
@@ -339,35 +355,25 @@ impl Run {
         f
     }
 
-    fn line(&self, f: &Figures, start: Instant) -> String {
-        let secs = start.elapsed().as_secs().max(1);
-        format!("cov: {} ft: {} corp: {} exec/s: {} rss: {}Mb", f.edges, f.features, f.corpus, f.execs / secs, f.rss_mb)
-    }
-
-    /// Copies the workers' queue entries not seen yet into the output corpus, named by SHA-1.
-    fn copy_new_units(&mut self, workers: &[Worker], f: &Figures, start: Instant) -> Result<(), String> {
-        for w in workers {
-            let Ok(entries) = std::fs::read_dir(w.dir.queue()) else { continue };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let name = entry.file_name();
-                if self.copied.contains(&path) || protocrash_proto::naming::parse_queue_name(&name.to_string_lossy()).is_none() {
-                    continue;
-                }
-                self.copied.insert(path.clone());
-                let Ok(data) = protocrash_proto::files::read_regular(&path, FILE_LIMIT) else { continue };
-                let sha = sha1_hex(&data);
-                if !self.known.insert(sha.clone()) {
-                    continue;
-                }
-                self.new_units += 1;
-                if let Some(out) = &self.output {
-                    let dest = out.join(&sha);
-                    protocrash_proto::files::write_atomic(&dest, &data)
-                        .map_err(|e| format!("cannot write a new unit to {}: {e}", dest.display()))?;
-                }
-                eprintln!("#{}\tNEW    {} L: {}", f.execs, self.line(f, start), data.len());
+    /// Copies the workers' new queue entries into the output corpus, named by SHA-1.
+    fn copy_new_units(&mut self, workers: &mut [Worker], start: Instant) -> Result<(), String> {
+        let scan = self.queues.scan();
+        // Nothing replays this reader's history: what it holds is enough.
+        self.queues.take_journal();
+        let mut figures = None;
+        for (_, data) in scan.entries {
+            let sha = sha1_hex(&data);
+            if !self.known.insert(sha.clone()) {
+                continue;
             }
+            self.new_units += 1;
+            if let Some(out) = &self.output {
+                let dest = out.join(&sha);
+                protocrash_proto::files::write_atomic(&dest, &data)
+                    .map_err(|e| format!("cannot write a new unit to {}: {e}", dest.display()))?;
+            }
+            let f = *figures.get_or_insert_with(|| self.figures(workers));
+            eprintln!("#{}\tNEW    {} L: {}", f.execs, line(&f, start), data.len());
         }
         Ok(())
     }
@@ -406,11 +412,7 @@ fn report_finding(flags: &Flags, dir: &WorkerDir) -> i32 {
         eprintln!("ERROR: protocrash: a worker counted a finding but its record is unreadable");
         return flags.error_exitcode;
     };
-    let code = match first.kind {
-        FindingKind::Hang => flags.timeout_exitcode,
-        FindingKind::Oom => OOM_EXIT,
-        _ => flags.error_exitcode,
-    };
+    let code = super::exit_code(flags, first.kind);
     match protocrash_proto::files::read_regular(&dir.path().join(&first.file), FILE_LIMIT) {
         Ok(data) => {
             let path = artifact_path(flags, first.kind, &data);
@@ -425,7 +427,7 @@ fn report_finding(flags: &Flags, dir: &WorkerDir) -> i32 {
 }
 
 /// Where libFuzzer would write an artifact of `kind` with content `data`.
-pub fn artifact_path(flags: &Flags, kind: FindingKind, data: &[u8]) -> PathBuf {
+fn artifact_path(flags: &Flags, kind: protocrash_proto::finding::FindingKind, data: &[u8]) -> PathBuf {
     match &flags.exact_artifact_path {
         Some(p) => p.clone(),
         None => PathBuf::from(format!("{}{}-{}", flags.artifact_prefix, artifact_kind(kind), sha1_hex(data))),
@@ -433,7 +435,7 @@ pub fn artifact_path(flags: &Flags, kind: FindingKind, data: &[u8]) -> PathBuf {
 }
 
 /// Writes an artifact (the user's own path: created or replaced, never appended to).
-pub fn write_artifact(path: &Path, data: &[u8]) -> std::io::Result<()> {
+fn write_artifact(path: &Path, data: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }

@@ -8,14 +8,12 @@
 
 use super::flags::{Flags, USAGE_EXIT};
 use super::output::sha1_hex;
+use super::FILE_LIMIT;
 use protocrash_proto::config::{ReplayConfig, REPLAY_ENV};
 use protocrash_proto::replay::{ReplayOutcome, ReplayRecord};
 use std::collections::HashSet;
 use std::io::BufRead;
 use std::path::PathBuf;
-
-/// Largest input merged.
-const FILE_LIMIT: u64 = 64 << 20;
 
 /// Runs the merge; returns the exit code (0 when it completed).
 pub fn merge(flags: &Flags) -> i32 {
@@ -131,11 +129,7 @@ fn replay(files: &[PathBuf], flags: &Flags) -> Result<Vec<ReplayRecord>, String>
     let mut cfg = ReplayConfig::new(flags.timeout.saturating_mul(1000), flags.rss_limit_mb);
     cfg.coverage = true;
     cfg.files_from = Some(list.clone());
-    let exe = if std::path::Path::new("/proc/self/exe").exists() {
-        PathBuf::from("/proc/self/exe")
-    } else {
-        std::env::current_exe().map_err(|e| e.to_string())?
-    };
+    let exe = super::self_exe().map_err(|e| e.to_string())?;
     let child = std::process::Command::new(exe)
         .env(REPLAY_ENV, cfg.encode())
         .stdin(std::process::Stdio::null())

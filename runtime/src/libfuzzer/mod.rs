@@ -56,13 +56,22 @@ pub fn main(args: &[String], init: fn(), target: TargetFn) -> i32 {
     fuzz::fuzz(&flags, map_len)
 }
 
+/// Largest corpus file read (a seed, a worker's queue entry, an input to merge).
+const FILE_LIMIT: u64 = 64 << 20;
+
+/// This binary, to start again as a worker or a coverage replay.
+fn self_exe() -> std::io::Result<std::path::PathBuf> {
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    if proc_exe.exists() {
+        Ok(proc_exe.to_path_buf())
+    } else {
+        std::env::current_exe()
+    }
+}
+
 /// The replay limits of the flags.
 fn replay_config(flags: &Flags) -> ReplayConfig {
-    let rss = match flags.malloc_limit_mb {
-        Some(m) if flags.rss_limit_mb == 0 || m < flags.rss_limit_mb => m,
-        _ => flags.rss_limit_mb,
-    };
-    ReplayConfig::new(flags.timeout.saturating_mul(1000), rss)
+    ReplayConfig::new(flags.timeout.saturating_mul(1000), flags.memory_limit_mb())
 }
 
 /// The exit code of a finding.
