@@ -9,7 +9,7 @@
 use super::flags::{Flags, USAGE_EXIT};
 use super::output::sha1_hex;
 use super::FILE_LIMIT;
-use protocrash_proto::config::{ReplayConfig, REPLAY_ENV};
+use protocrash_proto::config::REPLAY_ENV;
 use protocrash_proto::replay::{ReplayOutcome, ReplayRecord};
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -126,7 +126,7 @@ fn replay(files: &[PathBuf], flags: &Flags) -> Result<Vec<ReplayRecord>, String>
         bytes.push(0);
     }
     std::fs::write(&list, bytes).map_err(|e| format!("cannot write {}: {e}", list.display()))?;
-    let mut cfg = ReplayConfig::new(flags.timeout.saturating_mul(1000), flags.rss_limit_mb);
+    let mut cfg = super::replay_config(flags);
     cfg.coverage = true;
     cfg.files_from = Some(list.clone());
     let exe = super::self_exe().map_err(|e| e.to_string())?;
