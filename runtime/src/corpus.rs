@@ -43,7 +43,8 @@ pub struct Entry {
     pub data: Bytes<u8>,
     /// Its id (a hash of `data`): what the fork server's penalties know it by.
     pub id: u64,
-    /// Children killed by its mutants in earlier children of this worker.
+    /// Children killed by its mutants in earlier children of this worker, beyond what the
+    /// worker's death rate explains (`penalty::excess`).
     pub deaths: u32,
     /// Edge indices it covers.
     pub edges: Bytes<u32>,

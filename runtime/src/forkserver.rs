@@ -175,6 +175,10 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
     let map_len = ws.coverage.buckets().len();
     let mut replica: Option<Replica> = None;
     let seq = ws.stats.field(StatField::ExecSeq);
+    // Hang signatures of probed stacks, by raw frames: a known hang walked into again is
+    // recognised without symbolising it again (each symbolisation forks a helper that reads
+    // the harness's debug information: tens of milliseconds, as long as the probe itself).
+    let mut probe_signatures: std::collections::HashMap<Vec<usize>, String> = std::collections::HashMap::new();
     loop {
         let started_at = seq.load(Ordering::Relaxed);
         if ws.stats.get(StatField::Stop) != 0
@@ -185,7 +189,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         known.sync(&ws.findings, ws.warm);
         let warm = !cold_restarts
             && generation > 0
-            && replica.get_or_insert_with(|| Replica::new(&cfg, map_len)).catch_up(&cfg, ws.warm, &penalties);
+            && replica.get_or_insert_with(|| Replica::new(&cfg, map_len)).catch_up(&cfg, ws.warm, &penalties, seq.load(Ordering::Relaxed) / 2);
         if !warm {
             // The child starts cold and rewrites the log: nothing may borrow it meanwhile.
             replica = None;
@@ -214,9 +218,14 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
         // A known hang is recognised from a probe of its stack, symbolised like a finding's
         // (in a forked helper), while the execution goes on.
         let mut recognise = |ips: &[usize]| {
-            let frames = crate::symbols::user_view(&crate::symbols::symbolize_isolated(ips));
-            let signature = crate::symbols::signature(FindingKind::Hang, 0, "", &frames);
-            known_hangs.contains(&signature).then_some(signature)
+            if probe_signatures.len() >= 4096 {
+                probe_signatures.clear();
+            }
+            let signature = probe_signatures.entry(ips.to_vec()).or_insert_with(|| {
+                let frames = crate::symbols::user_view(&crate::symbols::symbolize_isolated(ips));
+                crate::symbols::signature(FindingKind::Hang, 0, "", &frames)
+            });
+            known_hangs.contains(signature).then(|| signature.clone())
         };
         let prober: Option<crate::watchdog::Prober<'_>> =
             if known_hangs.is_empty() { None } else { Some(&mut recognise) };
@@ -227,7 +236,7 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
                 // The same bookkeeping as a hang recorded through the shared record.
                 let input = ws.region.input();
                 let (parent, token) = ws.region.record().origin();
-                penalties.record(&input, parent, token);
+                penalties.record(&input, parent, token, true);
                 ws.stats.add(StatField::Hangs, 1);
                 ws.findings.bump(&signature, 1);
                 round_up(seq);
@@ -291,8 +300,9 @@ pub fn serve(cfg: WorkerConfig, init: fn(), target: TargetFn) -> i32 {
                 } else {
                     (raw, verdict)
                 };
-                penalties.record(&input, parent, token);
-                let (all, unique) = match raw.kind.unwrap_or(verdict.kind) {
+                let kind = raw.kind.unwrap_or(verdict.kind);
+                penalties.record(&input, parent, token, kind == FindingKind::Hang);
+                let (all, unique) = match kind {
                     FindingKind::Hang => (StatField::Hangs, StatField::UniqueHangs),
                     FindingKind::Oom => (StatField::Ooms, StatField::UniqueOoms),
                     _ => (StatField::Crashes, StatField::UniqueCrashes),

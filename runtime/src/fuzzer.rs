@@ -216,7 +216,7 @@ impl Replica {
     /// Brings the replica up to date with the warm log (fork server, between children).
     /// False when the log cannot be started from (none yet, damaged): the next child starts
     /// cold, and this replica must be dropped before it is forked.
-    pub fn catch_up(&mut self, cfg: &WorkerConfig, warm: &'static WarmState, penalties: &Penalties) -> bool {
+    pub fn catch_up(&mut self, cfg: &WorkerConfig, warm: &'static WarmState, penalties: &Penalties, execs: u64) -> bool {
         if !warm.is_warm() {
             return false;
         }
@@ -265,7 +265,7 @@ impl Replica {
                 (e.fuzzed, e.finds) = (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed));
                 e.cost = f64::from_bits(c[2].load(Ordering::Relaxed));
             }
-            e.deaths = penalties.parent_deaths(e.id);
+            e.deaths = penalties.parent_excess(e.id, e.fuzzed, execs);
         }
         // Re-weighed every time: the deaths just counted must steer the next child away.
         self.queue.set_typical_cost(warm.typical_cost(), true);
@@ -465,14 +465,27 @@ impl<'a> Fuzzer<'a> {
         us >= SLOW_MIN_US && us > SLOW_FACTOR * self.typical_cost
     }
 
-    /// Whether to use a token now: always if it never killed a child, ever more rarely the
-    /// more children it killed (never quite never: it may lead to a second bug).
+    /// Whether to use a token now: always if it killed no more children than chance explains
+    /// (see `penalty`) and never ran slow, ever more rarely the more it did (never quite
+    /// never: it may lead to a second bug).
     #[inline]
     fn token_allowed(&mut self, token_id: u64) -> bool {
         let slow = if self.slow_tokens.is_empty() { 0 } else { self.slow_tokens.get(&token_id).copied().unwrap_or(0) };
-        match self.shared.penalties.token_deaths(token_id) + slow {
+        match self.token_blame(token_id) + slow {
             0 => true,
             d => self.rng.below(1 << (2 * d).min(12)) == 0,
+        }
+    }
+
+    /// A token's deaths beyond chance, counting this use.
+    #[inline]
+    fn token_blame(&self, token_id: u64) -> u32 {
+        match self.shared.penalties.token(token_id) {
+            None => 0,
+            Some(tally) => {
+                let uses = self.shared.warm.use_token(tally.slot);
+                tally.blame(uses, self.shared.penalties.rate(self.execs))
+            }
         }
     }
 
@@ -510,7 +523,7 @@ impl<'a> Fuzzer<'a> {
                         return;
                     }
                     let token_id = hash64(&to[..*w]);
-                    if self.shared.penalties.token_deaths(token_id) > 0 {
+                    if self.token_blame(token_id) > 0 {
                         continue;
                     }
                     self.shared.region.record().set_origin(parent, token_id);
@@ -762,7 +775,7 @@ impl<'a> Fuzzer<'a> {
         let new_edges = grew;
         grew |= edges.len() > vp_start;
         let input_id = hash64(input);
-        let deaths = self.shared.penalties.parent_deaths(input_id);
+        let deaths = self.shared.penalties.parent_excess(input_id, 0, self.execs);
         let exported = (export && grew).then_some(cov_hash);
         // The corpus uses the log's copy (a successor reloads it without copying); its own
         // only when the log is full or unusable.

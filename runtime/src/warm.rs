@@ -108,6 +108,9 @@ struct Header {
     /// The typical execution time (f64 bits, `util::ticks`).
     typical_cost: AtomicU64,
     known: [KnownSlot; KNOWN_SLOTS],
+    /// Uses of blamed tokens since their first blame, by slot (`Penalties::token`), counted
+    /// by children: a token is judged by its deaths per use.
+    token_uses: [AtomicU64; crate::penalty::TOKEN_SLOTS],
 }
 
 /// One replayed log record.
@@ -246,6 +249,15 @@ impl WarmState {
     /// The typical execution time the last child measured (0: none).
     pub fn typical_cost(&self) -> f64 {
         f64::from_bits(self.header().typical_cost.load(Ordering::Relaxed))
+    }
+
+    /// Counts one more use of the blamed token in `slot` (1-based; 0: no slot); its uses so far.
+    #[inline]
+    pub fn use_token(&self, slot: u32) -> u64 {
+        match (slot as usize).checked_sub(1).and_then(|i| self.header().token_uses.get(i)) {
+            Some(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
+            None => 0,
+        }
     }
 
     /// Keeps the typical execution time.
