@@ -30,12 +30,25 @@ fn forget_campaign(fx: &Fixture) {
     }
 }
 
+/// Runs `target` with the mechanisms in `off` turned off (the control), then as it is, both
+/// within `runs` executions: the control must not find the bug, the real run must. Returns
+/// the real run's output.
+fn with_and_without(fx: &Fixture, target: &str, runs: &str, off: &str) -> common::Out {
+    let control = first_finding_with(fx, target, runs, &[], &[("PROTOCRASH_DISABLE", off)]);
+    assert_eq!(control.code, Some(0), "control run with {off} off found it:\n{}", control.all());
+    forget_campaign(fx);
+    let out = first_finding_with(fx, target, runs, &[], &[]);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    out
+}
+
 #[test]
 fn a_parser_that_overflows_its_stack_only_thousands_of_levels_deep_is_found() {
     let fx = Fixture::new("depth");
     let _slot = one_campaign_at_a_time();
-    let out = first_finding(&fx, "nested");
-    assert_eq!(out.code, Some(1), "{}", out.all());
+    // Seeds 1-2 found it in 23-25 k executions; with the length ramp and both run edits off,
+    // neither did in 2 M (the length limit never gets to thousands of bytes).
+    let out = with_and_without(&fx, "nested", "1000000", "len-ramp,byte-run,block-repeat");
     assert!(out.stdout.contains("found a new stack overflow in 'nested'"), "{}", out.all());
     // The reproducer really is thousands of levels deep (the parser's frame is ~3 KiB).
     let findings = fx.findings("nested");
@@ -46,8 +59,8 @@ fn a_parser_that_overflows_its_stack_only_thousands_of_levels_deep_is_found() {
 fn a_decimal_number_too_long_for_u64_is_found() {
     let fx = Fixture::new("depth");
     let _slot = one_campaign_at_a_time();
-    let out = first_finding(&fx, "long_number");
-    assert_eq!(out.code, Some(1), "{}", out.all());
+    // Seeds 1-4: 8-24 k executions; without the integer and run edits 147-613 k.
+    let out = with_and_without(&fx, "long_number", "100000", "ascii-integer,byte-run,block-repeat");
     assert!(out.stdout.contains("PosOverflow"), "{}", out.all());
 }
 
@@ -55,8 +68,8 @@ fn a_decimal_number_too_long_for_u64_is_found() {
 fn a_run_of_256_identical_bytes_after_a_keyword_is_found() {
     let fx = Fixture::new("depth");
     let _slot = one_campaign_at_a_time();
-    let out = first_finding(&fx, "byte_run");
-    assert_eq!(out.code, Some(1), "{}", out.all());
+    // Seeds 1-2: 5.6-5.7 k executions; without the run edits 1.48 M and not in 2 M.
+    let out = with_and_without(&fx, "byte_run", "300000", "byte-run,block-repeat");
     assert!(out.stdout.contains("run counter overflowed"), "{}", out.all());
 }
 
@@ -90,4 +103,20 @@ fn nesting_by_a_five_byte_opener_thousands_deep_is_found_by_repeating_blocks() {
     assert!(out.stdout.contains("found a new stack overflow in 'nested_objects'"), "{}", out.all());
     let findings = fx.findings("nested_objects");
     assert!(findings[0]["size"].as_u64().unwrap() > 5 * 1000, "thousands of levels: {findings:?}");
+}
+
+#[test]
+fn an_end_record_that_must_point_back_at_a_header_is_found() {
+    let fx = Fixture::new("depth");
+    let _slot = one_campaign_at_a_time();
+    // The offset and the length are checked as sums that no compare operand equals; the value
+    // profile's distance between the two sides of `off + 6 + len == data.len() - 8` is what
+    // walks them there. Seed 1 found it in 0.6-11.4 M executions (five runs; seeds 2-3 in
+    // 0.02-3.5 M); without comparison feedback it did not in 30 M.
+    let control = first_finding_with(&fx, "archive", "30000000", &["--no-cmp"], &[]);
+    assert_eq!(control.code, Some(0), "{}", control.all());
+    forget_campaign(&fx);
+    let out = first_finding_with(&fx, "archive", "30000000", &[], &[]);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stdout.contains("archive accepted"), "{}", out.all());
 }

@@ -854,7 +854,9 @@ impl<'a> Fuzzer<'a> {
             self.len_limit = (self.len_limit + self.len_limit / 8 + 1).min(self.cfg.max_len);
             self.last_progress = self.execs;
         }
-        self.len_limit = self.len_limit.max(len_ramp(self.execs, self.cfg.max_len));
+        if crate::mutate::switch::on(crate::mutate::switch::LEN_RAMP) {
+            self.len_limit = self.len_limit.max(len_ramp(self.execs, self.cfg.max_len));
+        }
         self.shared.warm.set_len_limit(self.len_limit);
         self.shared.warm.set_typical_cost(self.typical_cost);
         self.publish();

@@ -18,19 +18,45 @@ const INTERESTING_64: [u64; 4] = [0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff, 
 /// Number of distinct edit kinds.
 const OPS: usize = 18;
 
-/// Whether the block-repeat edit is used (off only to measure what it brings:
-/// `PROTOCRASH_DISABLE=block-repeat`).
-static BLOCK_REPEAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// Mechanisms that can be turned off, one bit each, to measure what each one brings (the
+/// control runs of tests/depth.rs; `PROTOCRASH_DISABLE=name,name`).
+pub mod switch {
+    use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Turns off, for this process, the edits named in `list` (comma-separated; today only
-/// `block-repeat`): a switch for measuring what each one brings.
+    /// The block-repeat edit (`repeat_block`).
+    pub const BLOCK_REPEAT: u32 = 1;
+    /// The ASCII-integer edit (`ascii_integer`).
+    pub const ASCII_INTEGER: u32 = 2;
+    /// The byte-run edit (`byte_run`).
+    pub const BYTE_RUN: u32 = 4;
+    /// The length limit's ramp driven by executions (`len_ramp` in the fuzzer).
+    pub const LEN_RAMP: u32 = 8;
+
+    static OFF: AtomicU32 = AtomicU32::new(0);
+
+    /// Whether `bit` is on.
+    #[inline]
+    pub fn on(bit: u32) -> bool {
+        OFF.load(Ordering::Relaxed) & bit == 0
+    }
+
+    pub(super) fn turn_off(bit: u32) {
+        OFF.fetch_or(bit, Ordering::Relaxed);
+    }
+}
+
+/// Turns off, for this process, the mechanisms named in `list` (comma-separated:
+/// `block-repeat`, `ascii-integer`, `byte-run`, `len-ramp`, `switch-cache`): a switch for
+/// measuring what each one brings. Unknown names are ignored.
 pub fn disable(list: &str) {
     for name in list.split(',').map(str::trim) {
-        if name == "block-repeat" {
-            BLOCK_REPEAT.store(false, std::sync::atomic::Ordering::Relaxed);
-        }
-        if name == "switch-cache" {
-            crate::cmp::disable_switch_cache();
+        match name {
+            "block-repeat" => switch::turn_off(switch::BLOCK_REPEAT),
+            "ascii-integer" => switch::turn_off(switch::ASCII_INTEGER),
+            "byte-run" => switch::turn_off(switch::BYTE_RUN),
+            "len-ramp" => switch::turn_off(switch::LEN_RAMP),
+            "switch-cache" => crate::cmp::disable_switch_cache(),
+            _ => {}
         }
     }
 }
@@ -113,8 +139,8 @@ fn edit(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
             buf.copy_within(from..from + n, to);
         }
         14 => splice(buf, rng, max_len, other),
-        16 => ascii_integer(buf, rng, max_len),
-        17 => byte_run(buf, rng, max_len),
+        16 if switch::on(switch::ASCII_INTEGER) => ascii_integer(buf, rng, max_len),
+        17 if switch::on(switch::BYTE_RUN) => byte_run(buf, rng, max_len),
         _ => {
             // Overwrite with a block of another input.
             if !other.is_empty() {
@@ -344,7 +370,7 @@ fn byte_run(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize) {
 /// applies it alone, to one mutation in `BLOCK_REPEAT_ONE_IN` (measured: as a havoc edit it
 /// cost `fast` a quarter of its executions per second).
 pub fn repeat_block(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize) {
-    if !BLOCK_REPEAT.load(std::sync::atomic::Ordering::Relaxed) || buf.is_empty() {
+    if !switch::on(switch::BLOCK_REPEAT) || buf.is_empty() {
         return;
     }
     let len = buf.len();
