@@ -283,6 +283,9 @@ const SLOW_MIN_US: f64 = 8000.0;
 /// Most executions one input-to-state stage may spend.
 const STAGE_BUDGET: usize = 1024;
 
+/// Most places one entry's character probe tries (see `char_probe`).
+const CHAR_PROBES: usize = 256;
+
 /// Most tokens kept in the learned dictionary.
 const LEARNED_MAX: usize = 512;
 
@@ -510,6 +513,9 @@ impl<'a> Fuzzer<'a> {
         }
         let mut pairs = Vec::new();
         cmp::snapshot(&mut pairs);
+        if crate::mutate::switch::on(crate::mutate::switch::CHAR_PROBE) {
+            self.char_probe(&base, parent);
+        }
         let (mut forms, mut places) = (Vec::new(), Vec::new());
         let mut cand = Vec::with_capacity(base.len());
         let mut budget = STAGE_BUDGET;
@@ -547,6 +553,33 @@ impl<'a> Fuzzer<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// Part of a new entry's stage: two ASCII bytes at a time replaced by one two-byte
+    /// character (`é`, valid UTF-8, same length), at up to CHAR_PROBES places. Rust text code
+    /// that slices by byte index panics when the index falls inside a character — the most
+    /// common panic fuzzers find in Rust parsers — and no compare ever asks for a non-ASCII
+    /// byte, so havoc only stumbles on one at the right place by luck.
+    fn char_probe(&mut self, base: &[u8], parent: u64) {
+        let places: Vec<usize> =
+            (0..base.len().saturating_sub(1)).filter(|&i| base[i].is_ascii() && base[i + 1].is_ascii()).collect();
+        let step = places.len().div_ceil(CHAR_PROBES).max(1);
+        let offset = if step > 1 { self.rng.below(step) } else { 0 };
+        let mut cand = base.to_vec();
+        self.shared.region.record().set_origin(parent, 0);
+        for &i in places.iter().skip(offset).step_by(step) {
+            if self.execs >= self.budget_end {
+                return;
+            }
+            cand[i..i + 2].copy_from_slice("é".as_bytes());
+            let (verdict, novel) = self.execute(&cand);
+            if novel && verdict == Corpus::Keep {
+                self.keep(&cand, true, 0.0);
+            } else {
+                cmp::discard();
+            }
+            cand[i..i + 2].copy_from_slice(&base[i..i + 2]);
         }
     }
 

@@ -31,6 +31,8 @@ pub mod switch {
     pub const BYTE_RUN: u32 = 4;
     /// The length limit's ramp driven by executions (`len_ramp` in the fuzzer).
     pub const LEN_RAMP: u32 = 8;
+    /// The character probe of a new entry's stage (`char_probe` in the fuzzer).
+    pub const CHAR_PROBE: u32 = 16;
 
     static OFF: AtomicU32 = AtomicU32::new(0);
 
@@ -46,7 +48,7 @@ pub mod switch {
 }
 
 /// Turns off, for this process, the mechanisms named in `list` (comma-separated:
-/// `block-repeat`, `ascii-integer`, `byte-run`, `len-ramp`, `switch-cache`): a switch for
+/// `block-repeat`, `ascii-integer`, `byte-run`, `len-ramp`, `char-probe`, `switch-cache`): a switch for
 /// measuring what each one brings. Unknown names are ignored.
 pub fn disable(list: &str) {
     for name in list.split(',').map(str::trim) {
@@ -55,6 +57,7 @@ pub fn disable(list: &str) {
             "ascii-integer" => switch::turn_off(switch::ASCII_INTEGER),
             "byte-run" => switch::turn_off(switch::BYTE_RUN),
             "len-ramp" => switch::turn_off(switch::LEN_RAMP),
+            "char-probe" => switch::turn_off(switch::CHAR_PROBE),
             "switch-cache" => crate::cmp::disable_switch_cache(),
             _ => {}
         }
