@@ -152,6 +152,9 @@ pub struct Fuzzer<'a> {
     token_len: usize,
     /// Corpus entries waiting for their input-to-state stage.
     stage_queue: Vec<usize>,
+    /// New entries that grew the edges but found the stage queue full: they get the
+    /// character probe alone (it is cheap; the whole stage is not).
+    probe_queue: Vec<usize>,
     /// Record compare operands on the next execution whatever the sampling says.
     record_next: bool,
     strategy: Strategy,
@@ -334,6 +337,7 @@ impl<'a> Fuzzer<'a> {
             token: [0; 32],
             token_len: 0,
             stage_queue: Vec::new(),
+            probe_queue: Vec::new(),
             record_next: false,
             strategy: Strategy::for_variant(cfg.variant),
             peers: replica.peers,
@@ -393,6 +397,11 @@ impl<'a> Fuzzer<'a> {
     fn fuzz_one(&mut self) {
         if let Some(entry) = self.stage_queue.pop() {
             self.input_to_state_stage(entry);
+            return;
+        }
+        if let Some(entry) = self.probe_queue.pop() {
+            let (base, parent) = (self.queue.get(entry).data.to_vec(), self.queue.get(entry).id);
+            self.char_probe(&base, parent);
             return;
         }
         let pick = self.queue.pick(&mut self.rng);
@@ -828,6 +837,12 @@ impl<'a> Fuzzer<'a> {
         // a stage candidate that crashed would otherwise crash every restarted child again).
         if self.cmp_on && self.strategy.stage && export && self.stage_queue.len() < 64 {
             self.stage_queue.push(id);
+        } else if export
+            && new_edges
+            && self.probe_queue.len() < 1024
+            && crate::mutate::switch::on(crate::mutate::switch::CHAR_PROBE)
+        {
+            self.probe_queue.push(id);
         }
         self.shared.stats.set(StatField::Corpus, self.queue.len() as u64);
         self.last_progress = self.execs;
