@@ -400,9 +400,13 @@ impl<'a> Fuzzer<'a> {
             return;
         }
         if let Some(entry) = self.probe_queue.pop() {
-            let (base, parent) = (self.queue.get(entry).data.to_vec(), self.queue.get(entry).id);
-            self.char_probe(&base, parent);
-            return;
+            // Not on a slow entry (the stage's rule): up to 256 slow executions for a probe.
+            let e = self.queue.get(entry);
+            if !self.is_slow(e.cost) {
+                let (base, parent) = (e.data.to_vec(), e.id);
+                self.char_probe(&base, parent);
+                return;
+            }
         }
         let pick = self.queue.pick(&mut self.rng);
         let mut buf = std::mem::take(&mut self.buf);
