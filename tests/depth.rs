@@ -7,13 +7,8 @@ mod common;
 
 use common::{one_campaign_at_a_time, Fixture};
 
-/// Fuzzes `target` until its first finding (at most 2 M executions); returns the output.
-fn first_finding(fx: &Fixture, target: &str) -> common::Out {
-    first_finding_with(fx, target, "2000000", &[], &[])
-}
-
-/// [`first_finding`] within `runs` executions, with more options and environment (a control
-/// run that turns a mechanism off).
+/// Fuzzes `target` until its first finding, within `runs` executions, with more options and
+/// environment (a control run that turns a mechanism off); returns the output.
 fn first_finding_with(fx: &Fixture, target: &str, runs: &str, more: &[&str], env: &[(&str, &str)]) -> common::Out {
     let mut args = vec!["run", target, "-j", "1", "--node", "t", "--plain", "--seed", "1", "--fail-fast"];
     args.extend_from_slice(&["--runs", runs]);
@@ -30,16 +25,27 @@ fn forget_campaign(fx: &Fixture) {
     }
 }
 
-/// Runs `target` with the mechanisms in `off` turned off (the control), then as it is, both
-/// within `runs` executions: the control must not find the bug, the real run must. Returns
-/// the real run's output.
-fn with_and_without(fx: &Fixture, target: &str, runs: &str, off: &str) -> common::Out {
-    let control = first_finding_with(fx, target, runs, &[], &[("PROTOCRASH_DISABLE", off)]);
-    assert_eq!(control.code, Some(0), "control run with {off} off found it:\n{}", control.all());
+/// Runs `target` with the control's options and environment (what turns the mechanism
+/// off), then as it is, both within `runs` executions: the control must not find the bug,
+/// the real run must. Returns both outputs, control first.
+fn with_and_without(
+    fx: &Fixture,
+    target: &str,
+    runs: &str,
+    control_args: &[&str],
+    control_env: &[(&str, &str)],
+) -> (common::Out, common::Out) {
+    let control = first_finding_with(fx, target, runs, control_args, control_env);
+    assert_eq!(control.code, Some(0), "control run ({control_args:?} {control_env:?}) found it:\n{}", control.all());
     forget_campaign(fx);
     let out = first_finding_with(fx, target, runs, &[], &[]);
     assert_eq!(out.code, Some(1), "{}", out.all());
-    out
+    (control, out)
+}
+
+/// `PROTOCRASH_DISABLE` set to `names`: the environment of a control run.
+fn disable(names: &str) -> [(&str, &str); 1] {
+    [("PROTOCRASH_DISABLE", names)]
 }
 
 #[test]
@@ -48,7 +54,7 @@ fn a_parser_that_overflows_its_stack_only_thousands_of_levels_deep_is_found() {
     let _slot = one_campaign_at_a_time();
     // Seeds 1-2 found it in 23-25 k executions; with the length ramp and both run edits off,
     // neither did in 2 M (the length limit never gets to thousands of bytes).
-    let out = with_and_without(&fx, "nested", "1000000", "len-ramp,byte-run,block-repeat");
+    let (_, out) = with_and_without(&fx, "nested", "1000000", &[], &disable("len-ramp,byte-run,block-repeat"));
     assert!(out.stdout.contains("found a new stack overflow in 'nested'"), "{}", out.all());
     // The reproducer really is thousands of levels deep (the parser's frame is ~3 KiB).
     let findings = fx.findings("nested");
@@ -60,7 +66,7 @@ fn a_decimal_number_too_long_for_u64_is_found() {
     let fx = Fixture::new("depth");
     let _slot = one_campaign_at_a_time();
     // Seeds 1-4: 8-24 k executions; without the integer and run edits 147-613 k.
-    let out = with_and_without(&fx, "long_number", "100000", "ascii-integer,byte-run,block-repeat");
+    let (_, out) = with_and_without(&fx, "long_number", "100000", &[], &disable("ascii-integer,byte-run,block-repeat"));
     assert!(out.stdout.contains("PosOverflow"), "{}", out.all());
 }
 
@@ -69,7 +75,7 @@ fn a_run_of_256_identical_bytes_after_a_keyword_is_found() {
     let fx = Fixture::new("depth");
     let _slot = one_campaign_at_a_time();
     // Seeds 1-2: 5.6-5.7 k executions; without the run edits 1.48 M and not in 2 M.
-    let out = with_and_without(&fx, "byte_run", "300000", "byte-run,block-repeat");
+    let (_, out) = with_and_without(&fx, "byte_run", "300000", &[], &disable("byte-run,block-repeat"));
     assert!(out.stdout.contains("run counter overflowed"), "{}", out.all());
 }
 
@@ -79,12 +85,8 @@ fn a_twelve_byte_array_signature_is_found_from_the_build_dictionary() {
     let _slot = one_campaign_at_a_time();
     // Control first: without the tokens read from the build, the 96-bit compare is
     // invisible and 2 M executions do not get through it.
-    let control = first_finding_with(&fx, "wide_magic", "2000000", &["--no-auto-dict"], &[]);
-    assert_eq!(control.code, Some(0), "{}", control.all());
+    let (control, out) = with_and_without(&fx, "wide_magic", "2000000", &["--no-auto-dict"], &[]);
     assert!(!control.stdout.contains("found a new panic"), "{}", control.all());
-    forget_campaign(&fx);
-    let out = first_finding(&fx, "wide_magic");
-    assert_eq!(out.code, Some(1), "{}", out.all());
     assert!(out.stdout.contains("wide signature accepted"), "{}", out.all());
 }
 
@@ -94,12 +96,8 @@ fn nesting_by_a_five_byte_opener_thousands_deep_is_found_by_repeating_blocks() {
     let _slot = one_campaign_at_a_time();
     // Seeds 1-6 found it in 0.8-2.2 M executions; without the block repeat none of seeds 1-3
     // did in 8 M (runs of one byte do not nest `{"k":`).
-    let control = first_finding_with(&fx, "nested_objects", "8000000", &[], &[("PROTOCRASH_DISABLE", "block-repeat")]);
-    assert_eq!(control.code, Some(0), "{}", control.all());
+    let (control, out) = with_and_without(&fx, "nested_objects", "8000000", &[], &disable("block-repeat"));
     assert!(!control.stdout.contains("stack overflow"), "{}", control.all());
-    forget_campaign(&fx);
-    let out = first_finding_with(&fx, "nested_objects", "8000000", &[], &[]);
-    assert_eq!(out.code, Some(1), "{}", out.all());
     assert!(out.stdout.contains("found a new stack overflow in 'nested_objects'"), "{}", out.all());
     let findings = fx.findings("nested_objects");
     assert!(findings[0]["size"].as_u64().unwrap() > 5 * 1000, "thousands of levels: {findings:?}");
@@ -113,11 +111,7 @@ fn an_end_record_that_must_point_back_at_a_header_is_found() {
     // profile's distance between the two sides of `off + 6 + len == data.len() - 8` is what
     // walks them there. Seed 1 found it in 0.6-11.4 M executions (five runs; seeds 2-3 in
     // 0.02-3.5 M); without comparison feedback it did not in 30 M.
-    let control = first_finding_with(&fx, "archive", "30000000", &["--no-cmp"], &[]);
-    assert_eq!(control.code, Some(0), "{}", control.all());
-    forget_campaign(&fx);
-    let out = first_finding_with(&fx, "archive", "30000000", &[], &[]);
-    assert_eq!(out.code, Some(1), "{}", out.all());
+    let (_, out) = with_and_without(&fx, "archive", "30000000", &["--no-cmp"], &[]);
     assert!(out.stdout.contains("archive accepted"), "{}", out.all());
 }
 
@@ -126,6 +120,6 @@ fn text_sliced_inside_a_character_is_found_by_the_character_probe() {
     let fx = Fixture::new("depth");
     let _slot = one_campaign_at_a_time();
     // Seeds 1-3 found it in 217-589 executions; without the probe in 20-215 k.
-    let out = with_and_without(&fx, "char_slice", "10000", "char-probe");
+    let (_, out) = with_and_without(&fx, "char_slice", "10000", &[], &disable("char-probe"));
     assert!(out.stdout.contains("not a char boundary"), "{}", out.all());
 }
