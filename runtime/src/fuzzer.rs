@@ -487,20 +487,28 @@ impl<'a> Fuzzer<'a> {
     #[inline]
     fn token_allowed(&mut self, token_id: u64) -> bool {
         let slow = if self.slow_tokens.is_empty() { 0 } else { self.slow_tokens.get(&token_id).copied().unwrap_or(0) };
-        match self.token_blame(token_id) + slow {
+        let (blame, slot) = self.token_blame(token_id);
+        let allowed = match blame + slow {
             0 => true,
             d => self.rng.below(1 << (2 * d).min(12)) == 0,
+        };
+        if allowed {
+            self.shared.warm.use_token(slot);
         }
+        allowed
     }
 
-    /// A token's deaths beyond chance, counting this use.
+    /// A token's deaths beyond chance for the uses counted so far, and its use-count slot
+    /// (0: none, the token never killed). Only a use that runs is counted (`use_token`): a
+    /// refused pick counted as a use would dilute the token's death rate until it is let
+    /// back in, and the penalty would come and go.
     #[inline]
-    fn token_blame(&self, token_id: u64) -> u32 {
+    fn token_blame(&self, token_id: u64) -> (u32, u32) {
         match self.shared.penalties.token(token_id) {
-            None => 0,
+            None => (0, 0),
             Some(tally) => {
-                let uses = self.shared.warm.use_token(tally.slot);
-                tally.blame(uses, self.shared.penalties.rate(self.execs))
+                let uses = self.shared.warm.token_uses(tally.slot);
+                (tally.blame(uses, self.shared.penalties.rate(self.execs)), tally.slot)
             }
         }
     }
@@ -542,9 +550,11 @@ impl<'a> Fuzzer<'a> {
                         return;
                     }
                     let token_id = hash64(&to[..*w]);
-                    if self.token_blame(token_id) > 0 {
+                    let (blame, slot) = self.token_blame(token_id);
+                    if blame > 0 {
                         continue;
                     }
+                    self.shared.warm.use_token(slot);
                     self.shared.region.record().set_origin(parent, token_id);
                     budget -= 1;
                     cand.clear();

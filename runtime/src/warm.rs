@@ -251,13 +251,21 @@ impl WarmState {
         f64::from_bits(self.header().typical_cost.load(Ordering::Relaxed))
     }
 
-    /// Counts one more use of the blamed token in `slot` (1-based; 0: no slot); its uses so far.
+    /// Counts one more use of the blamed token in `slot` (1-based; 0: no slot, nothing counted).
     #[inline]
-    pub fn use_token(&self, slot: u32) -> u64 {
-        match (slot as usize).checked_sub(1).and_then(|i| self.header().token_uses.get(i)) {
-            Some(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
-            None => 0,
+    pub fn use_token(&self, slot: u32) {
+        if let Some(c) = (slot as usize).checked_sub(1).and_then(|i| self.header().token_uses.get(i)) {
+            c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The uses counted for the blamed token in `slot` (0 for no slot).
+    #[inline]
+    pub fn token_uses(&self, slot: u32) -> u64 {
+        (slot as usize)
+            .checked_sub(1)
+            .and_then(|i| self.header().token_uses.get(i))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     /// Keeps the typical execution time.
