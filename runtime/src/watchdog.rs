@@ -70,14 +70,18 @@ pub fn watch(
 /// Recognises a known hang from a probe's frames: its signature if it is one.
 pub type Prober<'a> = &'a mut dyn FnMut(&[usize]) -> Option<String>;
 
-/// An execution still running after this share of the timeout is probed.
-const PROBE_DIVISOR: u32 = 16;
+/// An execution still running after this share of the timeout is first probed.
+const PROBE_DIVISOR: u32 = 64;
+/// ...and never before this.
+const PROBE_MIN: Duration = Duration::from_millis(10);
 
-/// [`watch`], and when `prober` is given, an execution still running after a sixteenth of
-/// the timeout is probed once (its stack recorded while it goes on): a hang the worker
-/// already knows is killed then, not after the whole timeout — a known hang behind a prefix
-/// would otherwise cost the full timeout every time the fuzzer walks back into it. Anything
-/// the prober does not recognise (a new hang, a slow input) gets the whole timeout.
+/// [`watch`], and when `prober` is given, an execution still running after a sixty-fourth
+/// of the timeout (at least 10 ms) is probed (its stack recorded while it goes on), and again
+/// each time its running time doubles: a hang the worker already knows is killed then, not
+/// after the whole timeout — a known hang behind a prefix would otherwise cost the full
+/// timeout every time the fuzzer walks back into it. Probing again catches a known hang first
+/// seen outside its loop (a slow setup before it). Anything the prober does not recognise (a
+/// new hang, a slow input) gets the whole timeout; a probe costs it a signal and a stack walk.
 pub fn watch_probing(
     child: &Child,
     progress: &AtomicU64,
@@ -86,14 +90,15 @@ pub fn watch_probing(
     mut tick: impl FnMut(),
     mut prober: Option<Prober<'_>>,
 ) -> std::io::Result<Watched> {
-    let probe_after = (limits.timeout / PROBE_DIVISOR).max(Duration::from_millis(10));
+    let first_probe = (limits.timeout / PROBE_DIVISOR).max(PROBE_MIN);
     let mut period = (limits.timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
     if prober.is_some() {
-        period = period.min(probe_after / 2);
+        period = period.min(first_probe / 2);
     }
     let mut last = progress.load(Ordering::Relaxed);
     let mut since = Instant::now();
-    let mut probed = u64::MAX;
+    // When the current execution is probed next (doubling from `first_probe`).
+    let mut next_probe = first_probe;
     loop {
         if let Some(exit) = child.wait_timeout(period)? {
             return Ok(Watched::End(classify(exit, record)));
@@ -104,8 +109,9 @@ pub fn watch_probing(
         if now_progress != last || now_progress.is_multiple_of(2) {
             last = now_progress;
             since = now;
-        } else if now - since >= probe_after && probed != now_progress && now - since < limits.timeout {
-            probed = now_progress;
+            next_probe = first_probe;
+        } else if prober.is_some() && now - since >= next_probe && now - since < limits.timeout {
+            next_probe = (now - since) * 2;
             if let Some(p) = prober.as_mut() {
                 let frames = match probe(child, record)? {
                     Probed::Exited(exit) => return Ok(Watched::End(classify(exit, record))),
