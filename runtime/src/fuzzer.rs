@@ -286,6 +286,9 @@ const SLOW_MIN_US: f64 = 8000.0;
 /// Most executions one input-to-state stage may spend.
 const STAGE_BUDGET: usize = 1024;
 
+/// Fewest executions a stage gets however dear its entry (see `stage_share`).
+const STAGE_MIN: usize = 16;
+
 /// Most places one entry's character probe tries (see `char_probe`).
 const CHAR_PROBES: usize = 256;
 
@@ -404,7 +407,9 @@ impl<'a> Fuzzer<'a> {
             let e = self.queue.get(entry);
             if !self.is_slow(e.cost) {
                 let (base, parent) = (e.data.to_vec(), e.id);
-                self.char_probe(&base, parent);
+                self.shared.region.record().set_origin(parent, 0);
+                let took = self.timed_execute(&base);
+                self.char_probe(&base, parent, took);
                 return;
             }
         }
@@ -475,6 +480,27 @@ impl<'a> Fuzzer<'a> {
         cost > 1000.0 && cost > 16.0 * self.typical_cost
     }
 
+    /// A stage's executions for an entry whose execution takes `us` µs: all `full` of them
+    /// for an entry about as fast as the typical execution, proportionally fewer for a dearer
+    /// one (at least STAGE_MIN), so that a stage costs about the same time whatever the
+    /// entry. A 40 KB input kept for its loop counts, fed to a full stage of a thousand
+    /// executions, took seconds; a parser's corpus can hold dozens of them.
+    fn stage_share(&self, full: usize, us: f64) -> usize {
+        if self.typical_cost > 0.0 && us > self.typical_cost {
+            ((full as f64 * self.typical_cost / us) as usize).clamp(STAGE_MIN.min(full), full)
+        } else {
+            full
+        }
+    }
+
+    /// Runs `input` once for a stage's measure (nothing kept): how long it took, in µs.
+    fn timed_execute(&mut self, input: &[u8]) -> f64 {
+        let started = std::time::Instant::now();
+        self.execute(input);
+        cmp::discard();
+        started.elapsed().as_secs_f64() * 1e6
+    }
+
     /// Whether an execution that took `us` microseconds is slow.
     #[inline]
     fn is_slow(&self, us: f64) -> bool {
@@ -522,11 +548,8 @@ impl<'a> Fuzzer<'a> {
         let parent = self.queue.get(entry).id;
         self.shared.region.record().set_origin(parent, 0);
         self.record_next = true;
-        let started = coarse_us();
-        self.execute(&base);
-        let took = coarse_us().saturating_sub(started) as f64;
+        let took = self.timed_execute(&base);
         self.record_next = false;
-        cmp::discard();
         // A stage spends up to STAGE_BUDGET executions of about the base's cost: not on a slow
         // entry (a header-sized allocation would make it a thousand slow executions).
         if self.is_slow(took) {
@@ -535,11 +558,11 @@ impl<'a> Fuzzer<'a> {
         let mut pairs = Vec::new();
         cmp::snapshot(&mut pairs);
         if crate::mutate::switch::on(crate::mutate::switch::CHAR_PROBE) {
-            self.char_probe(&base, parent);
+            self.char_probe(&base, parent, took);
         }
         let (mut forms, mut places) = (Vec::new(), Vec::new());
         let mut cand = Vec::with_capacity(base.len());
-        let mut budget = STAGE_BUDGET;
+        let mut budget = self.stage_share(STAGE_BUDGET, took);
         let index = ByteIndex::new(&base);
         for pair in &pairs {
             replacement_forms(pair, &mut forms);
@@ -584,10 +607,11 @@ impl<'a> Fuzzer<'a> {
     /// that slices by byte index panics when the index falls inside a character — the most
     /// common panic fuzzers find in Rust parsers — and no compare ever asks for a non-ASCII
     /// byte, so havoc only stumbles on one at the right place by luck.
-    fn char_probe(&mut self, base: &[u8], parent: u64) {
+    /// `base_us`: what one execution of `base` took (the probe's share scales with it).
+    fn char_probe(&mut self, base: &[u8], parent: u64, base_us: f64) {
         let places: Vec<usize> =
             (0..base.len().saturating_sub(1)).filter(|&i| base[i].is_ascii() && base[i + 1].is_ascii()).collect();
-        let step = places.len().div_ceil(CHAR_PROBES).max(1);
+        let step = places.len().div_ceil(self.stage_share(CHAR_PROBES, base_us)).max(1);
         let offset = if step > 1 { self.rng.below(step) } else { 0 };
         let mut cand = base.to_vec();
         self.shared.region.record().set_origin(parent, 0);
