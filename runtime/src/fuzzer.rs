@@ -407,8 +407,7 @@ impl<'a> Fuzzer<'a> {
             let e = self.queue.get(entry);
             if !self.is_slow(e.cost) {
                 let (base, parent) = (e.data.to_vec(), e.id);
-                self.shared.region.record().set_origin(parent, 0);
-                let took = self.timed_execute(&base);
+                let took = self.timed_execute(&base, parent);
                 self.char_probe(&base, parent, took);
                 return;
             }
@@ -493,8 +492,10 @@ impl<'a> Fuzzer<'a> {
         }
     }
 
-    /// Runs `input` once for a stage's measure (nothing kept): how long it took, in µs.
-    fn timed_execute(&mut self, input: &[u8]) -> f64 {
+    /// Runs corpus entry `parent`'s `input` once for a stage's measure (nothing kept): how
+    /// long it took, in µs.
+    fn timed_execute(&mut self, input: &[u8], parent: u64) -> f64 {
+        self.shared.region.record().set_origin(parent, 0);
         let started = std::time::Instant::now();
         self.execute(input);
         cmp::discard();
@@ -546,9 +547,8 @@ impl<'a> Fuzzer<'a> {
     fn input_to_state_stage(&mut self, entry: usize) {
         let base = self.queue.get(entry).data.to_vec();
         let parent = self.queue.get(entry).id;
-        self.shared.region.record().set_origin(parent, 0);
         self.record_next = true;
-        let took = self.timed_execute(&base);
+        let took = self.timed_execute(&base, parent);
         self.record_next = false;
         // A stage spends up to STAGE_BUDGET executions of about the base's cost: not on a slow
         // entry (a header-sized allocation would make it a thousand slow executions).
