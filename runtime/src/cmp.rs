@@ -266,9 +266,13 @@ fn record(pc: usize, a: u64, b: u64, width: u8) {
         equal_at(pc);
         return;
     }
-    if !RECORDING.load(Relaxed) {
-        return;
+    if RECORDING.load(Relaxed) {
+        store_pair(pc, a, b, width);
     }
+}
+
+/// Stores an operand pair in the table of recent compares (while recording).
+fn store_pair(pc: usize, a: u64, b: u64, width: u8) {
     // One slot per call site (its latest operands): a loop's compare must not flood the
     // table with one pair per iteration.
     let h = (site(pc) >> 40) as usize;
@@ -332,10 +336,18 @@ static SW_SETTLED: [[AtomicU64; 4]; SW_SITES] = [const { [const { AtomicU64::new
 static SW_MATCHED: [[AtomicU64; 4]; SW_SITES] = [const { [const { AtomicU64::new(0) }; 4] }; SW_SITES];
 /// Measuring switch (`PROTOCRASH_DISABLE=switch-cache`): every byte switch takes the full pass.
 static SW_CACHE: AtomicBool = AtomicBool::new(true);
+/// Where the next recorded switch starts its window of cases (see `switch`).
+static SW_TURN: AtomicUsize = AtomicUsize::new(0);
+static SW_WINDOW: AtomicBool = AtomicBool::new(true);
 
 /// Turns the byte-switch cache off (see `SW_SETTLED`).
 pub fn disable_switch_cache() {
     SW_CACHE.store(false, Relaxed);
+}
+
+/// Records a switch's first eight cases only, every time (see `switch`).
+pub fn disable_switch_window() {
+    SW_WINDOW.store(false, Relaxed);
 }
 
 /// Notes equal operands for the first of the first 8 `cases` equal to `val` (as `record` does).
@@ -366,13 +378,21 @@ extern "C" fn switch(val: u64, cases: *const u64, pc: usize) {
     }
     let mut best = 0;
     let mut matched = false;
-    for i in 0..n.min(64) as usize {
+    let n = n.min(64) as usize;
+    // Pairs for eight cases per recorded execution, eight more each time (sancov sorts the
+    // cases, so always the first eight would never offer a parser's higher tags: ASN.1's
+    // UTCTime, 0x17, is the thirteenth case of `simple_asn1`'s). Equal sites stay the first
+    // eight cases', recording or not (a feature must not depend on sampling).
+    let first = if n > 8 && RECORDING.load(Relaxed) && SW_WINDOW.load(Relaxed) { SW_TURN.fetch_add(8, Relaxed) % n } else { 0 };
+    for i in 0..n {
         // SAFETY: `i < count`, inside the table described above.
         let case = unsafe { *cases.add(2 + i) };
         best = best.max(64 - (val ^ case).count_ones());
         matched |= case == val;
-        if i < 8 {
-            record(pc.wrapping_add(i), val, case, width);
+        if i < 8 && case == val {
+            equal_at(pc.wrapping_add(i));
+        } else if (i + n - first) % n < 8 && case != val && RECORDING.load(Relaxed) {
+            store_pair(pc.wrapping_add(i), val, case, width);
         }
     }
     let committed = profile(pc, best, width == 8);

@@ -4,7 +4,7 @@
 
 use crate::cmp;
 use crate::corpus::{Bytes, Corpus as Queue};
-use crate::mutate::{havoc, put_token, repeat_block, replace_compare, replacement_forms, ByteIndex};
+use crate::mutate::{havoc, length_field_target, put_token, repeat_block, replace_compare, replacement_forms, switch, ByteIndex};
 use crate::penalty::Penalties;
 use crate::rng::Rng;
 use crate::sancov::CounterMap;
@@ -150,8 +150,13 @@ pub struct Fuzzer<'a> {
     /// The token the current mutation wrote, if any (credited when the input is kept).
     token: [u8; 32],
     token_len: usize,
-    /// Corpus entries waiting for their input-to-state stage.
+    /// Corpus entries waiting for their input-to-state stage, newest last: those that grew
+    /// the edges, and those that only brought a compare closer, which wait until no entry of
+    /// the first kind does (a chain of closer compares floods the queue with entries whose
+    /// stage costs as much and gives less: a stage's new-edge find waited 190 k executions
+    /// behind them on `simple_asn1`).
     stage_queue: Vec<usize>,
+    stage_queue_closer: Vec<usize>,
     /// New entries that grew the edges but found the stage queue full: they get the
     /// character probe alone (it is cheap; the whole stage is not).
     probe_queue: Vec<usize>,
@@ -340,6 +345,7 @@ impl<'a> Fuzzer<'a> {
             token: [0; 32],
             token_len: 0,
             stage_queue: Vec::new(),
+            stage_queue_closer: Vec::new(),
             probe_queue: Vec::new(),
             record_next: false,
             strategy: Strategy::for_variant(cfg.variant),
@@ -398,7 +404,7 @@ impl<'a> Fuzzer<'a> {
 
     #[inline]
     fn fuzz_one(&mut self) {
-        if let Some(entry) = self.stage_queue.pop() {
+        if let Some(entry) = self.stage_queue.pop().or_else(|| self.stage_queue_closer.pop()) {
             self.input_to_state_stage(entry);
             return;
         }
@@ -557,7 +563,7 @@ impl<'a> Fuzzer<'a> {
         }
         let mut pairs = Vec::new();
         cmp::snapshot(&mut pairs);
-        if crate::mutate::switch::on(crate::mutate::switch::CHAR_PROBE) {
+        if switch::on(switch::CHAR_PROBE) {
             self.char_probe(&base, parent, took);
         }
         let (mut forms, mut places) = (Vec::new(), Vec::new());
@@ -566,39 +572,55 @@ impl<'a> Fuzzer<'a> {
         let index = ByteIndex::new(&base);
         for pair in &pairs {
             replacement_forms(pair, &mut forms);
-            for (from, to, w) in &forms {
-                index.occurrences(&base, &from[..*w], 8, &mut places);
+            for form in &forms {
+                let w = form.width;
+                index.occurrences(&base, &form.from[..w], 8, &mut places);
                 for &at in &places {
                     if budget == 0 || self.execs >= self.budget_end {
                         return;
                     }
-                    let token_id = hash64(&to[..*w]);
+                    let token_id = hash64(&form.to[..w]);
                     let (blame, slot) = self.token_blame(token_id);
                     if blame > 0 {
                         continue;
                     }
-                    self.shared.warm.use_token(slot);
-                    self.shared.region.record().set_origin(parent, token_id);
-                    budget -= 1;
                     cand.clear();
                     cand.extend_from_slice(&base);
-                    cand[at..at + w].copy_from_slice(&to[..*w]);
-                    let started = coarse_us();
-                    let (verdict, novel) = self.execute(&cand);
-                    if self.is_slow(coarse_us().saturating_sub(started) as f64) {
-                        // This replacement made it slow (a size field): the stage stops here.
-                        budget = 0;
-                    }
-                    if novel && verdict == Corpus::Keep {
-                        self.token_len = *w;
-                        self.token[..*w].copy_from_slice(&to[..*w]);
-                        self.credit_token();
-                        self.keep(&cand, true, 0.0);
-                    } else {
-                        cmp::discard();
+                    cand[at..at + w].copy_from_slice(&form.to[..w]);
+                    self.stage_try(&cand, parent, token_id, slot, &form.to[..w], &mut budget);
+                    // A length field: the same replacement with the input grown to hold what
+                    // the new length says follows (zeros), or the check it feeds stays out of
+                    // reach (the parser stops short of it with "incomplete").
+                    let grown = form.values.and_then(|v| length_field_target(base.len(), at, w, v, self.cfg.max_len));
+                    if let Some(need) = grown.filter(|_| budget > 0 && switch::on(switch::LENGTH_FIELD)) {
+                        cand.resize(need, 0);
+                        self.stage_try(&cand, parent, token_id, slot, &form.to[..w], &mut budget);
                     }
                 }
             }
+        }
+    }
+
+    /// Runs one candidate of the input-to-state stage (`to` written into it, token `token_id`
+    /// in blame slot `slot`) and keeps it if new; counts it against `budget`, which it empties
+    /// when the candidate was slow (a size field).
+    fn stage_try(&mut self, cand: &[u8], parent: u64, token_id: u64, slot: u32, to: &[u8], budget: &mut usize) {
+        self.shared.warm.use_token(slot);
+        self.shared.region.record().set_origin(parent, token_id);
+        *budget -= 1;
+        let started = coarse_us();
+        let (verdict, novel) = self.execute(cand);
+        if self.is_slow(coarse_us().saturating_sub(started) as f64) {
+            // This replacement made it slow (a size field): the stage stops here.
+            *budget = 0;
+        }
+        if novel && verdict == Corpus::Keep {
+            self.token_len = to.len();
+            self.token[..to.len()].copy_from_slice(to);
+            self.credit_token();
+            self.keep(cand, true, 0.0);
+        } else {
+            cmp::discard();
         }
     }
 
@@ -873,12 +895,13 @@ impl<'a> Fuzzer<'a> {
         }
         // Entries reloaded from this worker's queue had their stage in an earlier child (and
         // a stage candidate that crashed would otherwise crash every restarted child again).
-        if self.cmp_on && self.strategy.stage && export && self.stage_queue.len() < 64 {
-            self.stage_queue.push(id);
+        let stage_queue = if new_edges || !switch::on(switch::EDGES_FIRST) { &mut self.stage_queue } else { &mut self.stage_queue_closer };
+        if self.cmp_on && self.strategy.stage && export && stage_queue.len() < 64 {
+            stage_queue.push(id);
         } else if export
             && new_edges
             && self.probe_queue.len() < 1024
-            && crate::mutate::switch::on(crate::mutate::switch::CHAR_PROBE)
+            && switch::on(switch::CHAR_PROBE)
         {
             self.probe_queue.push(id);
         }
@@ -940,7 +963,7 @@ impl<'a> Fuzzer<'a> {
             self.len_limit = (self.len_limit + self.len_limit / 8 + 1).min(self.cfg.max_len);
             self.last_progress = self.execs;
         }
-        if crate::mutate::switch::on(crate::mutate::switch::LEN_RAMP) {
+        if switch::on(switch::LEN_RAMP) {
             self.len_limit = self.len_limit.max(len_ramp(self.execs, self.cfg.max_len));
         }
         self.shared.warm.set_len_limit(self.len_limit);

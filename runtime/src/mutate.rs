@@ -33,6 +33,11 @@ pub mod switch {
     pub const LEN_RAMP: u32 = 8;
     /// The character probe of a new entry's stage (`char_probe` in the fuzzer).
     pub const CHAR_PROBE: u32 = 16;
+    /// The input-to-state stage's length-field candidate (`length_field_target`).
+    pub const LENGTH_FIELD: u32 = 32;
+    /// Stage order: entries that grew the edges before those that only brought a compare
+    /// closer (the fuzzer's `stage_queue`).
+    pub const EDGES_FIRST: u32 = 64;
 
     static OFF: AtomicU32 = AtomicU32::new(0);
 
@@ -48,8 +53,9 @@ pub mod switch {
 }
 
 /// Turns off, for this process, the mechanisms named in `list` (comma-separated:
-/// `block-repeat`, `ascii-integer`, `byte-run`, `len-ramp`, `char-probe`, `switch-cache`): a switch for
-/// measuring what each one brings. Unknown names are ignored.
+/// `block-repeat`, `ascii-integer`, `byte-run`, `len-ramp`, `char-probe`, `length-field`,
+/// `edges-first`, `switch-cache`, `switch-window`): a switch for measuring what each one
+/// brings. Unknown names are ignored.
 pub fn disable(list: &str) {
     for name in list.split(',').map(str::trim) {
         match name {
@@ -58,7 +64,10 @@ pub fn disable(list: &str) {
             "byte-run" => switch::turn_off(switch::BYTE_RUN),
             "len-ramp" => switch::turn_off(switch::LEN_RAMP),
             "char-probe" => switch::turn_off(switch::CHAR_PROBE),
+            "length-field" => switch::turn_off(switch::LENGTH_FIELD),
+            "edges-first" => switch::turn_off(switch::EDGES_FIRST),
             "switch-cache" => crate::cmp::disable_switch_cache(),
+            "switch-window" => crate::cmp::disable_switch_window(),
             _ => {}
         }
     }
@@ -460,7 +469,18 @@ pub fn replace_compare<'a>(
 
 /// Every (pattern, replacement) form of a compare's operands worth trying in an input:
 /// both directions, off by -1/0/+1, each width both values fit in, both byte orders.
-pub fn replacement_forms(pair: &crate::cmp::Pair, out: &mut Vec<([u8; 32], [u8; 32], usize)>) {
+/// One way to write a compare's wanted operand where the other one stands in an input.
+pub struct Form {
+    /// The bytes to look for (the operand the input holds, in this form).
+    pub from: [u8; 32],
+    /// The bytes to write there instead.
+    pub to: [u8; 32],
+    pub width: usize,
+    /// Both operands as numbers (found, wanted); None for a memory compare.
+    pub values: Option<(u64, u64)>,
+}
+
+pub fn replacement_forms(pair: &crate::cmp::Pair, out: &mut Vec<Form>) {
     out.clear();
     match pair {
         crate::cmp::Pair::Int { a, b, width } => {
@@ -484,18 +504,36 @@ pub fn replacement_forms(pair: &crate::cmp::Pair, out: &mut Vec<([u8; 32], [u8; 
                                 p[..w].copy_from_slice(&from.to_le_bytes()[..w]);
                                 q[..w].copy_from_slice(&to.to_le_bytes()[..w]);
                             }
-                            out.push((p, q, w));
+                            out.push(Form { from: p, to: q, width: w, values: Some((from, to)) });
                         }
                     }
                 }
             }
         }
         crate::cmp::Pair::Mem { a, b, len } => {
-            out.push((*a, *b, *len));
-            out.push((*b, *a, *len));
+            out.push(Form { from: *a, to: *b, width: *len, values: None });
+            out.push(Form { from: *b, to: *a, width: *len, values: None });
         }
     }
 }
+
+/// The length a length field at `at` asks for, when a replacement makes it one the input is
+/// too short to hold: the field (`width` bytes at `at`) held `found`, which fits in what
+/// follows it — so it may be the length of what follows — and is to hold `wanted`, which
+/// does not (a TLV parser that checks `body.len() == 13` needs 13 bytes behind the field
+/// before the check is even reached). Not when it held 0: zeros are everywhere (runs of them
+/// made most of the false candidates on a JSON parser). The input's new length, at most
+/// `max_len`; None when the replacement does not look like that.
+pub fn length_field_target(len: usize, at: usize, width: usize, values: (u64, u64), max_len: usize) -> Option<usize> {
+    let (found, wanted) = values;
+    let rest = len.checked_sub(at + width)? as u64;
+    let need = (at + width) as u64 + wanted;
+    (found > 0 && found <= rest && wanted > rest && wanted <= LENGTH_FIELD_MAX && need <= max_len as u64).then_some(need as usize)
+}
+
+/// The largest length a length-field replacement grows an input to hold (a compare with a
+/// big constant is rarely a length, and a long input makes every later execution dearer).
+const LENGTH_FIELD_MAX: u64 = 4096;
 
 /// Where each byte value occurs in an input, for the input-to-state stage: it looks up
 /// hundreds of operand forms in the same input, most of which are not there, and a scan of
@@ -596,6 +634,25 @@ pub fn put_token(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, token: &[u8])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_length_field_grows_the_input_only_when_it_looks_like_one() {
+        // 17 03 a b c ...: a length byte at 1 holding 3 of the 6 bytes behind it; the compare
+        // wants 13: the input must reach 2 + 13 bytes.
+        assert_eq!(length_field_target(8, 1, 1, (3, 13), 65536), Some(15));
+        // Already long enough: the plain replacement does it.
+        assert_eq!(length_field_target(20, 1, 1, (3, 13), 65536), None);
+        // What the field held does not fit behind it: not a length.
+        assert_eq!(length_field_target(8, 1, 1, (7, 13), 65536), None);
+        // Past --max-len, or a big constant: left alone.
+        assert_eq!(length_field_target(8, 1, 1, (3, 13), 12), None);
+        assert_eq!(length_field_target(8, 1, 2, (3, 60000), 1 << 20), None);
+        // A two-byte field at the very end holding 1 of the one byte behind it.
+        assert_eq!(length_field_target(5, 2, 2, (1, 5), 65536), Some(9));
+        assert_eq!(length_field_target(5, 3, 2, (1, 5), 65536), None);
+        // Zero is no evidence of a length.
+        assert_eq!(length_field_target(8, 1, 1, (0, 13), 65536), None);
+    }
 
     #[test]
     fn the_byte_index_finds_what_a_scan_finds() {
