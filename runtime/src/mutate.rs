@@ -476,8 +476,8 @@ pub struct Form {
     /// The bytes to write there instead.
     pub to: [u8; 32],
     pub width: usize,
-    /// Both operands as numbers (found, wanted); None for a memory compare.
-    pub values: Option<(u64, u64)>,
+    /// Whether it comes from an integer compare (not a memory one).
+    pub int: bool,
 }
 
 pub fn replacement_forms(pair: &crate::cmp::Pair, out: &mut Vec<Form>) {
@@ -504,31 +504,41 @@ pub fn replacement_forms(pair: &crate::cmp::Pair, out: &mut Vec<Form>) {
                                 p[..w].copy_from_slice(&from.to_le_bytes()[..w]);
                                 q[..w].copy_from_slice(&to.to_le_bytes()[..w]);
                             }
-                            out.push(Form { from: p, to: q, width: w, values: Some((from, to)) });
+                            out.push(Form { from: p, to: q, width: w, int: true });
                         }
                     }
                 }
             }
         }
         crate::cmp::Pair::Mem { a, b, len } => {
-            out.push(Form { from: *a, to: *b, width: *len, values: None });
-            out.push(Form { from: *b, to: *a, width: *len, values: None });
+            out.push(Form { from: *a, to: *b, width: *len, int: false });
+            out.push(Form { from: *b, to: *a, width: *len, int: false });
         }
     }
 }
 
-/// The length a length field at `at` asks for, when a replacement makes it one the input is
-/// too short to hold: the field (`width` bytes at `at`) held `found`, which fits in what
-/// follows it — so it may be the length of what follows — and is to hold `wanted`, which
-/// does not (a TLV parser that checks `body.len() == 13` needs 13 bytes behind the field
-/// before the check is even reached). Not when it held 0: zeros are everywhere (runs of them
-/// made most of the false candidates on a JSON parser). The input's new length, at most
-/// `max_len`; None when the replacement does not look like that.
-pub fn length_field_target(len: usize, at: usize, width: usize, values: (u64, u64), max_len: usize) -> Option<usize> {
-    let (found, wanted) = values;
-    let rest = len.checked_sub(at + width)? as u64;
-    let need = (at + width) as u64 + wanted;
-    (found > 0 && found <= rest && wanted > rest && wanted <= LENGTH_FIELD_MAX && need <= max_len as u64).then_some(need as usize)
+/// The length a length field at `at` in `input` asks for, when writing `to` over `from`
+/// there (an integer compare's forms, `width` bytes) makes it one the input is too short to
+/// hold: the field held a length of what follows it (no more than follows) and is to hold
+/// one that does not fit (a TLV parser that checks `body.len() == 13` needs 13 bytes behind
+/// the field before the check is even reached). Either byte order: compilers fold a
+/// `from_be_bytes` into a byte-swapped constant, so a compare's value is not always the
+/// number the input holds. Not a field that held 0: zeros are everywhere (they made most of
+/// the false candidates on a JSON parser, and on a DNS parser, whose zero counts are fields
+/// but not lengths, taking them doubled the median time to its bug). The input's new length, at most `max_len`; None when the replacement does
+/// not look like that.
+pub fn length_field_target(input: &[u8], at: usize, width: usize, from: &[u8], to: &[u8], max_len: usize) -> Option<usize> {
+    let rest = input.len().checked_sub(at + width)? as u64;
+    let read = |bytes: &[u8], big: bool| {
+        let fold = |v: u64, &b: &u8| (v << 8) | u64::from(b);
+        if big { bytes.iter().fold(0, fold) } else { bytes.iter().rev().fold(0, fold) }
+    };
+    [false, true].into_iter().find_map(|big| {
+        let (found, wanted) = (read(&from[..width], big), read(&to[..width], big));
+        let need = (at + width) as u64 + wanted;
+        (found > 0 && found <= rest && wanted > rest && wanted <= LENGTH_FIELD_MAX && need <= max_len as u64)
+            .then_some(need as usize)
+    })
 }
 
 /// The largest length a length-field replacement grows an input to hold (a compare with a
@@ -637,21 +647,26 @@ mod tests {
 
     #[test]
     fn a_length_field_grows_the_input_only_when_it_looks_like_one() {
-        // 17 03 a b c ...: a length byte at 1 holding 3 of the 6 bytes behind it; the compare
-        // wants 13: the input must reach 2 + 13 bytes.
-        assert_eq!(length_field_target(8, 1, 1, (3, 13), 65536), Some(15));
+        let target = |input: &[u8], at, width, from: u64, to: u64, max_len| {
+            let (f, t) = (from.to_le_bytes(), to.to_le_bytes());
+            length_field_target(input, at, width, &f, &t, max_len)
+        };
+        // 17 03 a b c d e f: a length byte at 1 holding 3 of the 6 bytes behind it; the
+        // compare wants 13: the input must reach 2 + 13 bytes.
+        let tlv = b"\x17\x03abcdef";
+        assert_eq!(target(tlv, 1, 1, 3, 13, 65536), Some(15));
         // Already long enough: the plain replacement does it.
-        assert_eq!(length_field_target(20, 1, 1, (3, 13), 65536), None);
+        assert_eq!(target(&[0x17, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], 1, 1, 3, 13, 65536), None);
         // What the field held does not fit behind it: not a length.
-        assert_eq!(length_field_target(8, 1, 1, (7, 13), 65536), None);
+        assert_eq!(target(b"\x17\x07abcdef", 1, 1, 7, 13, 65536), None);
         // Past --max-len, or a big constant: left alone.
-        assert_eq!(length_field_target(8, 1, 1, (3, 13), 12), None);
-        assert_eq!(length_field_target(8, 1, 2, (3, 60000), 1 << 20), None);
-        // A two-byte field at the very end holding 1 of the one byte behind it.
-        assert_eq!(length_field_target(5, 2, 2, (1, 5), 65536), Some(9));
-        assert_eq!(length_field_target(5, 3, 2, (1, 5), 65536), None);
+        assert_eq!(target(tlv, 1, 1, 3, 13, 12), None);
+        assert_eq!(target(b"\x17\x03\x00abcdef", 1, 2, 3, 60000, 1 << 20), None);
+        // A big-endian field the compiler compares byte-swapped: 07 | 00 01 | 80 with the
+        // constant 0xe803 (1000 big-endian, read little-endian): a length of 1000.
+        assert_eq!(target(&[7, 0, 1, 0x80], 1, 2, 0x100, 0xe803, 65536), Some(1003));
         // Zero is no evidence of a length.
-        assert_eq!(length_field_target(8, 1, 1, (0, 13), 65536), None);
+        assert_eq!(target(&[7, 0, 0, 0x80], 1, 2, 0, 0xe803, 65536), None);
     }
 
     #[test]
