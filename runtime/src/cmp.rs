@@ -383,7 +383,8 @@ extern "C" fn switch(val: u64, cases: *const u64, pc: usize) {
     // cases, so always the first eight would never offer a parser's higher tags: ASN.1's
     // UTCTime, 0x17, is the thirteenth case of `simple_asn1`'s). Equal sites stay the first
     // eight cases', recording or not (a feature must not depend on sampling).
-    let first = if n > 8 && RECORDING.load(Relaxed) && SW_WINDOW.load(Relaxed) { SW_TURN.fetch_add(8, Relaxed) % n } else { 0 };
+    let recording = RECORDING.load(Relaxed);
+    let first = if n > 8 && recording && SW_WINDOW.load(Relaxed) { SW_TURN.fetch_add(8, Relaxed) % n } else { 0 };
     for i in 0..n {
         // SAFETY: `i < count`, inside the table described above.
         let case = unsafe { *cases.add(2 + i) };
@@ -391,7 +392,7 @@ extern "C" fn switch(val: u64, cases: *const u64, pc: usize) {
         matched |= case == val;
         if i < 8 && case == val {
             equal_at(pc.wrapping_add(i));
-        } else if (i + n - first) % n < 8 && case != val && RECORDING.load(Relaxed) {
+        } else if recording && case != val && (i + n - first) % n < 8 {
             store_pair(pc.wrapping_add(i), val, case, width);
         }
     }
