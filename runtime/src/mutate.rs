@@ -467,8 +467,6 @@ pub fn replace_compare<'a>(
     }
 }
 
-/// Every (pattern, replacement) form of a compare's operands worth trying in an input:
-/// both directions, off by -1/0/+1, each width both values fit in, both byte orders.
 /// One way to write a compare's wanted operand where the other one stands in an input.
 pub struct Form {
     /// The bytes to look for (the operand the input holds, in this form).
@@ -480,6 +478,8 @@ pub struct Form {
     pub int: bool,
 }
 
+/// Every (pattern, replacement) form of a compare's operands worth trying in an input:
+/// both directions, off by -1/0/+1, each width both values fit in, both byte orders.
 pub fn replacement_forms(pair: &crate::cmp::Pair, out: &mut Vec<Form>) {
     out.clear();
     match pair {
