@@ -591,8 +591,10 @@ impl<'a> Fuzzer<'a> {
                     // A length field: the same replacement with the input grown to hold what
                     // the new length says follows (zeros), or the check it feeds stays out of
                     // reach (the parser stops short of it with "incomplete").
-                    let grown = form.int.then(|| length_field_target(&base, at, w, &form.from, &form.to, self.cfg.max_len));
-                    if let Some(need) = grown.flatten().filter(|_| budget > 0 && switch::on(switch::LENGTH_FIELD)) {
+                    if budget == 0 || !form.int || !switch::on(switch::LENGTH_FIELD) {
+                        continue;
+                    }
+                    if let Some(need) = length_field_target(&base, at, w, &form.from, &form.to, self.cfg.max_len) {
                         cand.resize(need, 0);
                         self.stage_try(&cand, parent, token_id, slot, &form.to[..w], &mut budget);
                     }

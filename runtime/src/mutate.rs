@@ -194,13 +194,8 @@ fn add_word(buf: &mut [u8], rng: &mut Rng, width: usize) {
         return;
     }
     let at = rng.below(buf.len() - width + 1);
-    let mut raw = [0u8; 8];
-    raw[..width].copy_from_slice(&buf[at..at + width]);
     let big_endian = rng.one_in(2);
-    if big_endian {
-        raw[..width].reverse();
-    }
-    let v = u64::from_le_bytes(raw);
+    let v = read_word(&buf[at..at + width], big_endian);
     let delta = 1 + rng.below(35) as u64;
     let v = if rng.one_in(2) { v.wrapping_add(delta) } else { v.wrapping_sub(delta) };
     let mut out = v.to_le_bytes();
@@ -208,6 +203,16 @@ fn add_word(buf: &mut [u8], rng: &mut Rng, width: usize) {
         out[..width].reverse();
     }
     buf[at..at + width].copy_from_slice(&out[..width]);
+}
+
+/// The number up to 8 `bytes` hold, in either byte order.
+fn read_word(bytes: &[u8], big_endian: bool) -> u64 {
+    let mut raw = [0u8; 8];
+    raw[..bytes.len()].copy_from_slice(bytes);
+    if big_endian {
+        raw[..bytes.len()].reverse();
+    }
+    u64::from_le_bytes(raw)
 }
 
 fn insert_bytes(buf: &mut Vec<u8>, rng: &mut Rng, max_len: usize, other: &[u8]) {
@@ -529,12 +534,8 @@ pub fn replacement_forms(pair: &crate::cmp::Pair, out: &mut Vec<Form>) {
 /// not look like that.
 pub fn length_field_target(input: &[u8], at: usize, width: usize, from: &[u8], to: &[u8], max_len: usize) -> Option<usize> {
     let rest = input.len().checked_sub(at + width)? as u64;
-    let read = |bytes: &[u8], big: bool| {
-        let fold = |v: u64, &b: &u8| (v << 8) | u64::from(b);
-        if big { bytes.iter().fold(0, fold) } else { bytes.iter().rev().fold(0, fold) }
-    };
     [false, true].into_iter().find_map(|big| {
-        let (found, wanted) = (read(&from[..width], big), read(&to[..width], big));
+        let (found, wanted) = (read_word(&from[..width], big), read_word(&to[..width], big));
         let need = (at + width) as u64 + wanted;
         (found > 0 && found <= rest && wanted > rest && wanted <= LENGTH_FIELD_MAX && need <= max_len as u64)
             .then_some(need as usize)
